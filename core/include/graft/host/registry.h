@@ -62,6 +62,8 @@ class Registry {
   public:
     // Scans every directory (non-recursively) for shared libraries and loads them.
     static Registry discover(const std::vector<std::filesystem::path> &search_path);
+    // A registry over records made by hand (tests of the planner, tools); no loading.
+    static Registry from_records(std::vector<PluginRecord> records);
 
     const std::vector<PluginRecord> &plugins() const { return plugins_; }
     const PluginRecord *plugin(const std::string &name) const; // the Loaded one, or nullptr
