@@ -247,19 +247,26 @@ typedef struct graft_prepared_weight {
  *
  * Op vocabulary and calling conventions (shapes in GGUF order, innermost first; T tokens):
  *  embedding   weights {table (n_embd, n_vocab)}; in {ids I32 (T)}; out {F32 (n_embd, T)}
- *  rmsnorm     weights {gamma F32 (n)}; params eps; in {x F32 (n, T)}; out {F32 (n, T)}
- *  rope        params n_rot, freq_base, freq_scale, mode (0 = adjacent pairs, 2 = neox
- *              halves), and optionally ext_factor, attn_factor, beta_fast, beta_slow,
- *              n_ctx_orig (YaRN); in {x F32 (head_dim, n_head, T), pos I32 (T)};
- *              out {F32 same shape} (may alias the input)
+ *  rmsnorm     weights {gamma F32 (n)}; params eps; in {x F32 (n, R)}; out {F32 (n, R)}:
+ *              y = x / sqrt(mean(x^2) + eps) * gamma, per row of n (R rows: tokens, or
+ *              heads times tokens for per-head norms); out may alias in
+ *  rope        weights {freq_factors F32 (n_rot/2)} (optional: Llama 3 scaling divides
+ *              each frequency by its factor); params n_rot, freq_base, freq_scale, mode
+ *              (0 = adjacent pairs, 2 = neox halves), and optionally ext_factor,
+ *              attn_factor, beta_fast, beta_slow, n_ctx_orig (YaRN); in {x F32 (head_dim,
+ *              n_head, T), pos I32 (T)}; out {F32 same shape} (may alias the input). Only
+ *              the first n_rot elements of each head rotate; the rest pass through.
  *  linear      weights {W (n_in, n_out), bias F32 (n_out) (optional)};
  *              in {x F32 (n_in, T)}; out {F32 (n_out, T)}: y = W x + b, any T >= 1
  *  attention   params n_head, n_head_kv, head_dim, scale; per call n_past;
  *              in {q F32 (head_dim, n_head, T), k F32 (head_dim, n_head_kv, T),
  *                  v F32 (head_dim, n_head_kv, T), k_cache (head_dim, n_head_kv, n_ctx),
- *                  v_cache (head_dim, n_head_kv, n_ctx)};
+ *                  v_cache (head_dim, n_head_kv, n_ctx)}; the caches belong to one
+ *              sequence and are F32 or F16 (the cache tensors' dtype says which);
  *              the kernel stores k and v at positions n_past..n_past+T-1 of the caches
- *              and attends causally over 0..n_past+T-1; out {F32 (head_dim, n_head, T)}
+ *              and attends causally over 0..n_past+T-1 (query t sees 0..n_past+t);
+ *              softmax(scale * q.k) in F32; out {F32 (head_dim, n_head, T)}. Query head h
+ *              uses KV head h / (n_head / n_head_kv).
  *  router      weights {gate W (n_embd, n_expert), bias F32 (n_expert) (optional)};
  *              params top_k, gating ("softmax" | "sigmoid"), norm_topk (0/1), scale,
  *              n_group, topk_group; in {x F32 (n_embd, T)};
@@ -339,6 +346,10 @@ typedef struct graft_plugin {
     const char *(*last_error)(void);
     /* (optional) Plugin-wide settings, e.g. "threads". Called before any create(). */
     graft_status (*configure)(const graft_param *params, uint32_t n_params);
+    /* (optional) The prefix of the device names this plugin gives out ("cuda" for
+     * "cuda:0"), declared even when no device is present, so that a rules file naming
+     * "cuda:0" can be checked and explained on a machine without one. */
+    const char *device_prefix;
 } graft_plugin;
 
 /* Required export. Fill *out with the plugin's table (which lives as long as the plugin).

@@ -1,0 +1,1 @@
+// Chat templates: a Jinja-subset interpreter and built-in fallbacks.

@@ -1,0 +1,1 @@
+// The engine: loading a plan, the forward passes, sampling and generation.
