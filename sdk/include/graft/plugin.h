@@ -5,7 +5,9 @@
  *  - Plain C. No C++ types, exceptions or STL cross it.
  *  - Every table begins with `uint32_t abi_version; uint32_t struct_size;` and only grows:
  *    new members are appended, never reordered or removed. A reader checks `struct_size`
- *    before touching a member that a later ABI version added.
+ *    before touching a member that a later ABI version added. In an array of tables
+ *    (kernels, buffer kinds) the elements sit `struct_size` bytes apart, as the first
+ *    element's struct_size says, so that a table can grow without breaking arrays.
  *  - Every fallible call returns a graft_status; on failure the plugin's `last_error`
  *    gives a human-readable message (thread-local in the plugin, valid until the next
  *    call into the plugin from that thread).
@@ -91,7 +93,10 @@ typedef enum graft_dtype {
     GRAFT_DTYPE_TQ1_0 = 34,
     GRAFT_DTYPE_TQ2_0 = 35,
     GRAFT_DTYPE_MXFP4 = 39,
-    GRAFT_DTYPE_COUNT = 40 /* one past the largest id; not every id below is used */
+    GRAFT_DTYPE_NVFP4 = 40,
+    GRAFT_DTYPE_Q1_0 = 41,
+    GRAFT_DTYPE_Q2_0 = 42,
+    GRAFT_DTYPE_COUNT = 43 /* one past the largest id; not every id below is used */
 } graft_dtype;
 
 /* ------------------------------------------------------------------ tensors */
@@ -276,7 +281,9 @@ typedef struct graft_prepared_weight {
  *              weights F32 (k, T)}; out {F32 (n_embd, T)}:
  *              y_t = sum_j w_jt * down_e(silu(gate_e x_t) * up_e x_t), e = ids_jt
  *  swiglu      in {gate F32 (n, T), up F32 (n, T)}; out {F32 (n, T)}: silu(gate) * up
- *  add         in {a F32, b F32 (same shape)}; out {F32 same shape}: a + b
+ *              (out may alias gate)
+ *  add         in {a F32, b F32 (same shape)}; out {F32 same shape}: a + b (out may
+ *              alias a)
  * A fused op gets its own name and documents itself in its plugin.
  */
 typedef struct graft_kernel {

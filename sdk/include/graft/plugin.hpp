@@ -38,6 +38,7 @@ inline const DtypeInfo &dtype_info(uint32_t id) {
         {"F64", 1, 8},        {"IQ1_M", 256, 56},  {"BF16", 1, 2},      {"(31)", 0, 0},
         {"(32)", 0, 0},       {"(33)", 0, 0},      {"TQ1_0", 256, 54},  {"TQ2_0", 256, 66},
         {"(36)", 0, 0},       {"(37)", 0, 0},      {"(38)", 0, 0},      {"MXFP4", 32, 17},
+        {"NVFP4", 64, 36},    {"Q1_0", 128, 18},   {"Q2_0", 64, 18},
     };
     static const DtypeInfo unknown = {"unknown", 0, 0};
     return id < GRAFT_DTYPE_COUNT ? table[id] : unknown;
