@@ -1,0 +1,77 @@
+// Texts the tokenizers are checked on against llama.cpp and for round trips: scripts,
+// white space, digits, code, special-token text, emoji, invalid UTF-8.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace graft::tokenizer::test {
+
+// Valid UTF-8 without U+2581 (which SentencePiece would read back as a space).
+inline const std::vector<std::string> &valid_texts() {
+    static const std::vector<std::string> texts = {
+        "Hello world",
+        " leading space",
+        "trailing spaces   ",
+        "  multiple   spaces\t\ttabs \t \t",
+        "\n\n\nnewlines\r\n\r\nCRLF\n \n",
+        "It's the LLM's job; they'll, we're, I'd've, DON'T, 'S, 'Ll, o'clock",
+        "1 12 123 1234 12345 1234567890 3.14159 1,000,000 \xD9\xA1\xD9\xA2\xD9\xA3\xD9\xA4 "
+        "\xC2\xBD \xE2\x85\xAB \xC2\xB2",
+        "def fib(n):\n    if n < 2:\n        return n\n    return fib(n-1) + fib(n-2)\n\n"
+        "int main() { printf(\"%d\\n\", x->y[0]); return a&&b||!c; } // done",
+        "<|im_start|>user\nhi<|im_end|>\n<s></s><unk>[INST]<|endoftext|><|eot_id|>x",
+        "\xF0\x9F\x98\x80\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F"
+        "\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7\xF0\x9F\x87\xBA\xF0\x9F\x87\xB8\xE2\x9D\xA4\xEF"
+        "\xB8\x8F\xE2\x9C\xA8 \xF0\x9F\x99\x82\xF0\x9F\x99\x82",
+        "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xEF\xBC\x81\xE6\x97\xA5"
+        "\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9\xE3\x83\x88"
+        "\xE3\x80\x81\xE3\x82\xAB\xE3\x82\xBF\xE3\x82\xAB\xE3\x83\x8A\xE3\x80\x82\xED\x95\x9C"
+        "\xEA\xB5\xAD\xEC\x96\xB4 \xED\x85\x8D\xEC\x8A\xA4\xED\x8A\xB8.",
+        "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7 \xD8\xA8\xD8\xA7\xD9\x84\xD8\xB9\xD8\xA7\xD9"
+        "\x84\xD9\x85\xD8\x8C \xD9\x87\xD8\xB0\xD8\xA7 \xD9\x86\xD8\xB5. \xD7\xA9\xD7\x9C\xD7"
+        "\x95\xD7\x9D \xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D!",
+        "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC \xD0\xA0\xD1\x83\xD1"
+        "\x81\xD1\x81\xD0\xBA\xD0\xB8\xD0\xB9 \xE1\x8E\xA0 \xE1\x82\xA0 \xC7\x85 \xEF\xAC\x80 "
+        "\xEF\xBC\xA8\xEF\xBD\x85\xEF\xBD\x8C\xEF\xBD\x8C\xEF\xBD\x8F \xF0\x9D\x94\x84",
+        "e\xCC\x81 a\xCC\x88 \xC3\xB1 \xE0\xA4\xB9\xE0\xA4\xBF\xE0\xA4\xA8\xE0\xA5\x8D\xE0\xA4"
+        "\xA6\xE0\xA5\x80 \xE0\xB9\x84\xE0\xB8\x97\xE0\xB8\xA2",
+        "a\xC2\xA0"
+        "b\xE3\x80\x80"
+        "c\xE2\x80\xA8"
+        "d\xC2\x85"
+        "e\xE2\x80\x83"
+        "f\xE2\x80\x8B"
+        "g\xEF\xBB\xBF"
+        "h \xE3\x80\x80\xE3\x80\x82",
+        "\xC2\xBF\xC2\xA1Qu\xC3\xA9?! \xC2\xABquotes\xC2\xBB \xE2\x80\x9Csmart\xE2\x80\x9D "
+        "\xE2\x80\x98single\xE2\x80\x99 \xE2\x80\x94 dash\xE2\x80\xA6 \xC3\xB8\xC3\xB6\xC3\xBA",
+        "https://example.com/a?b=c&d=e user@example.com $100 50% 12:30 2024-01-01 #tag @you",
+    };
+    return texts;
+}
+
+// Special tokens' text of the vocabularies tested, written into ordinary text.
+inline const std::vector<std::string> &special_texts() {
+    static const std::vector<std::string> texts = {
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<|endoftext|>hi<|im_end|>",
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
+        "<s>[INST] hi [/INST] ok</s><unk> </s>",
+        "<\xEF\xBD\x9C"
+        "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>User: hi"
+        "<\xEF\xBD\x9C"
+        "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+    };
+    return texts;
+}
+
+// Bytes that are no valid UTF-8 (llama.cpp reads each bad byte as U+FFFD in BPE).
+inline const std::vector<std::string> &invalid_texts() {
+    static const std::vector<std::string> texts = {
+        "ok\xFF\xFE bad \xC3( \xE2\x82 \xED\xA0\x80 \xC0\x80 end\x80",
+        "\x80\x80\x80 \xF0\x9F\x98 x",
+    };
+    return texts;
+}
+
+} // namespace graft::tokenizer::test
