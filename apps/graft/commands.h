@@ -21,5 +21,8 @@ std::vector<std::filesystem::path> plugin_search_path(const GlobalOptions &optio
 
 void add_plugins_command(CLI::App &app, GlobalOptions &options);
 void add_rules_command(CLI::App &app, GlobalOptions &options);
+void add_run_commands(CLI::App &app, GlobalOptions &options);
+void add_serve_command(CLI::App &app, GlobalOptions &options);
+void add_bench_command(CLI::App &app, GlobalOptions &options);
 
 } // namespace graft::cli

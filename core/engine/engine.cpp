@@ -1,1 +1,0 @@
-// The engine: loading a plan, the forward passes, sampling and generation.
