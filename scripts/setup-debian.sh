@@ -19,3 +19,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 if ! command -v node >/dev/null; then $SUDO apt-get install -y -qq nodejs >/dev/null; fi
 if ! command -v npm >/dev/null; then $SUDO apt-get install -y -qq npm >/dev/null; fi
 echo "setup: Debian packages installed"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# npm packages of the JavaScript-side tests (template reference, API clients, browser).
+if [ -f "$root/tests/js/package-lock.json" ]; then
+  npm ci --prefix "$root/tests/js" --no-audit --no-fund --loglevel=error
+  echo "setup: npm test packages installed"
+fi
