@@ -7,12 +7,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -22,13 +20,17 @@ namespace {
 
 std::vector<std::string> seed_templates() {
     std::vector<std::string> out = {
-        "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content | trim + '<|im_end|>\\n' }}"
+        "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content | trim + "
+        "'<|im_end|>\\n' }}"
         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\\n{% endif %}",
         "{%- set ns = namespace(x=0) -%}{%- macro f(a, b=2) -%}{{ a ~ b }}{%- endmacro -%}"
-        "{% for k, v in {'a': [1, 2.5, none], 'b': 'x'} | dictsort %}{{ f(k) }}{{ v | tojson(indent=2) }}"
-        "{% set ns.x = ns.x + loop.index %}{% endfor %}{{ ns.x }}{{ '%s-%d' % ('a', 3) }}{{ '{}'.format(1) }}",
+        "{% for k, v in {'a': [1, 2.5, none], 'b': 'x'} | dictsort %}{{ f(k) }}{{ v | "
+        "tojson(indent=2) }}"
+        "{% set ns.x = ns.x + loop.index %}{% endfor %}{{ ns.x }}{{ '%s-%d' % ('a', 3) }}{{ "
+        "'{}'.format(1) }}",
         "{{ messages[0].content.split(' ')[::-1] | join(',') }}{% raw %}{{ x }}{% endraw %}"
-        "{{ tools | selectattr('type', 'equalto', 'function') | map(attribute='function.name') | list }}",
+        "{{ tools | selectattr('type', 'equalto', 'function') | map(attribute='function.name') | "
+        "list }}",
     };
     fs::path dir = fs::path(GRAFT_LLAMA_DIR) / "src/models/templates";
     if (fs::is_directory(dir)) {
@@ -45,11 +47,46 @@ std::vector<std::string> seed_templates() {
 }
 
 std::string mutate(std::string text, std::mt19937 &rng) {
-    static const char *const fragments[] = {"{{", "}}", "{%", "%}", "{#", "#}", "-", "(", ")", "[", "]",
-                                            "'", "\"", "\\", "|", ".", ",", ":", "~", "*", "**", "%",
-                                            " if ", " else ", " for ", " in ", " is ", " not ", "endif",
-                                            "endfor", "loop", "ns", "0", "-1", "1e308", "9223372036854775807",
-                                            "{% endmacro %}", "{% set x = [x] %}", "\xff", "é"};
+    static const char *const fragments[] = {"{{",
+                                            "}}",
+                                            "{%",
+                                            "%}",
+                                            "{#",
+                                            "#}",
+                                            "-",
+                                            "(",
+                                            ")",
+                                            "[",
+                                            "]",
+                                            "'",
+                                            "\"",
+                                            "\\",
+                                            "|",
+                                            ".",
+                                            ",",
+                                            ":",
+                                            "~",
+                                            "*",
+                                            "**",
+                                            "%",
+                                            " if ",
+                                            " else ",
+                                            " for ",
+                                            " in ",
+                                            " is ",
+                                            " not ",
+                                            "endif",
+                                            "endfor",
+                                            "loop",
+                                            "ns",
+                                            "0",
+                                            "-1",
+                                            "1e308",
+                                            "9223372036854775807",
+                                            "{% endmacro %}",
+                                            "{% set x = [x] %}",
+                                            "\xff",
+                                            "é"};
     int edits = 1 + static_cast<int>(rng() % 4);
     for (int i = 0; i < edits && !text.empty(); ++i) {
         size_t at = rng() % text.size();
@@ -81,13 +118,15 @@ TEST(ChatTemplateFuzz, MutatedTemplatesFailCleanly) {
     boost::json::value tools = boost::json::parse(
         R"([{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object",
             "properties": {"a": {"type": "string"}}, "required": ["a"]}}}])");
-    std::mt19937 rng(static_cast<unsigned>(std::atoi(std::getenv("SEED"))));
+    // A fixed seed so a failure reproduces; GRAFT_FUZZ_SEED explores others.
+    const char *seed_env = std::getenv("GRAFT_FUZZ_SEED");
+    std::mt19937 rng(seed_env != nullptr
+                         ? static_cast<unsigned>(std::strtoul(seed_env, nullptr, 10))
+                         : 20261127u);
     size_t compiled = 0, rendered = 0;
     const int iterations = 20000;
     for (int i = 0; i < iterations; ++i) {
         const std::string source = mutate(seeds[static_cast<size_t>(i) % seeds.size()], rng);
-        auto t0 = std::chrono::steady_clock::now();
-        struct Timer { std::chrono::steady_clock::time_point t0; const std::string &src; int i; ~Timer() { double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); if (s > 0.5) printf("SLOW %d %.2fs: %.300s\n", i, s, src.c_str()); } } timer{t0, source, i};
         try {
             Template t(source, "fuzz");
             ++compiled;
@@ -98,11 +137,11 @@ TEST(ChatTemplateFuzz, MutatedTemplatesFailCleanly) {
         } catch (const TemplateError &) {
             // expected for most mutations
         } catch (const std::exception &e) {
-            ADD_FAILURE() << "iteration " << i << ": " << e.what() << "\n--- template ---\n" << source;
+            ADD_FAILURE() << "iteration " << i << ": " << e.what() << "\n--- template ---\n"
+                          << source;
         }
     }
     // The mutations must not all be rejected at compile time, or rendering is never exercised.
     EXPECT_GT(compiled, static_cast<size_t>(iterations / 10));
     EXPECT_GT(rendered, 0u);
-    printf("compiled %zu rendered %zu\n", compiled, rendered);
 }
