@@ -13,7 +13,7 @@ cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
 # Sanitizers: core and the CPU plugin with their unit tests (GPU plugins are not rebuilt).
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGRAFT_SANITIZE=ON \
-  -DGRAFT_GPU_PLUGINS=OFF
+  -DGRAFT_ENABLE_CUDA=OFF -DGRAFT_ENABLE_ROCM=OFF -DGRAFT_ENABLE_NPU=OFF
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" --timeout 900
