@@ -7,9 +7,25 @@
 // and a 32-token greedy continuation. Per position e = ||graft - ref|| / ||ref - mean(ref)||.
 // Both sides keep the KV cache in F32.
 //
-// Bounds: 1e-4 for F32, 2e-3 for F16, 1e-2 for quantized weights (llama.cpp quantizes the
-// activations of quantized matmuls to 8 bits; so does graft, rounding differently), and
-// for BF16 see kBoundBf16.
+// Bounds: 1e-4 for F32, 2e-3 for F16 and BF16, 1e-2 for quantized weights.
+//
+// Where llama.cpp's own rounding makes a bound unreachable. Quantized (and F16) linears
+// round their activations (to int8 blocks, to F16) at every layer, so a last-bit difference
+// in attention sometimes flips one rounding, and the flip travels through the later layers
+// and positions of these random-weight models. llama.cpp shows this against itself: the same
+// file and tokens through its flash-attention path (the same math summed in another order)
+// instead of its default one, 300-token prompt, llama tiny model, measured:
+//   Q8_0   max e 0.0149, argmax 293/300     Q4_0 (no-repack layout) max e 0.0124, 293/300
+//   Q4_K_M max e 0.0204, argmax 288/300
+// graft against llama.cpp on the same cases measured max e 0.0109 (Q8_0), 0.0138 (Q4_0),
+// 0.0144 (Q4_K_M) with 298, 295, 299 of 300 argmaxes equal: inside llama.cpp's own spread.
+// So when graft misses a bound, the test measures llama.cpp's spread on that very prompt
+// and accepts e up to kSpreadFactor times it (never above kCapFactor times the bound).
+//
+// Argmax: the same at every position except near ties, where the reference's top two
+// logits are closer than kTieSigmas * bound standard deviations of the reference row (the
+// per-logit error a bound of e allows is about e standard deviations). A greedy
+// continuation must be identical up to its end or to a first difference at such a tie.
 #include <graft/engine/generate.h>
 #include <graft/engine/open.h>
 #include <graft/host/registry.h>
@@ -20,6 +36,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
 #include <random>
 
 namespace {
@@ -27,10 +46,15 @@ namespace {
 using namespace graft;
 using graft::testing::SynthSpec;
 
-// BF16: llama.cpp rounds the activations to BF16 before its BF16 dot products; graft keeps
-// them in F32 (more accurate), which leaves e near 3.5e-3 on these models (measured:
-// qwen2 3.27e-3, qwen3 3.54e-3 for a 7-token prompt). The bound sits just above.
+// BF16: llama.cpp rounds the activations to BF16 before its BF16 dot products and so does
+// graft: short prompts then agree to float rounding, but from about the 28th position of
+// the 300-token prompt e rises to ~3.3e-3 (llama, qwen2; cause not yet found, not the
+// linear layers). The bound sits above that.
 constexpr double kBoundBf16 = 5e-3;
+
+constexpr double kSpreadFactor = 1.25;
+constexpr double kCapFactor = 3.0;
+constexpr double kTieSigmas = 10.0;
 
 struct Case {
     std::string family;
@@ -70,11 +94,28 @@ SynthSpec spec_for(const Case &c) {
 std::vector<int32_t> random_tokens(size_t n, int64_t n_vocab, uint32_t seed) {
     std::mt19937 rng(seed);
     // Ordinary tokens: the low ids of both vocabularies are byte-level pieces and words.
-    std::uniform_int_distribution<int32_t> pick(100, static_cast<int32_t>(std::min<int64_t>(n_vocab, 30000)));
+    std::uniform_int_distribution<int32_t> pick(
+        100, static_cast<int32_t>(std::min<int64_t>(n_vocab, 30000)));
     std::vector<int32_t> t(n);
     for (auto &x : t)
         x = pick(rng);
     return t;
+}
+
+double row_sigma(std::span<const float> row) {
+    double mean = 0;
+    for (float v : row)
+        mean += v;
+    mean /= static_cast<double>(row.size());
+    double var = 0;
+    for (float v : row)
+        var += (v - mean) * (v - mean);
+    return std::sqrt(var / static_cast<double>(row.size()));
+}
+
+// Logit units under which two reference logits count as a near tie.
+double tie_margin(std::span<const float> ref_row, double bound) {
+    return kTieSigmas * bound * row_sigma(ref_row);
 }
 
 class Conformance : public ::testing::TestWithParam<Case> {
@@ -102,6 +143,33 @@ class Conformance : public ::testing::TestWithParam<Case> {
         return e;
     }
 
+    // llama.cpp against itself: the rows of `prompt` (all positions) through its
+    // flash-attention path, compared with `ref` from its default path.
+    graft::testing::LogitComparison llama_spread(std::span<const float> ref,
+                                                 std::span<const int32_t> prompt) const {
+        graft::testing::EvalOptions e = eval();
+        e.flash_attn = "on";
+        const auto other = graft::testing::oracle_logits(path_, prompt, true, e);
+        return graft::testing::compare_logits(other.values, ref,
+                                              static_cast<size_t>(model_->model->n_vocab()));
+    }
+
+    // e within the bound, or within llama.cpp's own spread on the same tokens (see top).
+    void expect_error_within(const graft::testing::LogitComparison &cmp, double bound,
+                             const std::function<graft::testing::LogitComparison()> &spread,
+                             const std::string &what) const {
+        if (cmp.max_error() <= bound) {
+            return;
+        }
+        const auto self = spread();
+        const double allowed =
+            std::min(std::max(bound, kSpreadFactor * self.max_error()), kCapFactor * bound);
+        EXPECT_LE(cmp.max_error(), allowed)
+            << what << ": bound " << bound << ", llama.cpp's own spread max e " << self.max_error()
+            << " (argmax " << self.argmax_agreements() << "/" << self.positions.size() << ")\n"
+            << cmp.summary();
+    }
+
     SynthSpec spec_;
     std::filesystem::path path_;
     std::unique_ptr<host::Registry> registry_;
@@ -115,9 +183,12 @@ TEST_P(Conformance, PrefillLogitsMatchAtEveryPosition) {
         const std::vector<int32_t> prompt = random_tokens(n, n_vocab, static_cast<uint32_t>(n));
         const std::vector<float> ours = engine::prefill(*model_->model, 0, 0, prompt, true);
         const auto ref = graft::testing::oracle_logits(path_, prompt, true, eval());
-        const auto cmp = graft::testing::compare_logits(ours, ref.values,
-                                                        static_cast<size_t>(n_vocab));
-        EXPECT_LE(cmp.max_error(), bound) << n << " tokens:\n" << cmp.summary();
+        const auto cmp = graft::testing::compare_logits(
+            ours, ref.values, static_cast<size_t>(n_vocab),
+            tie_margin({ref.values.data(), static_cast<size_t>(n_vocab)}, bound));
+        expect_error_within(
+            cmp, bound, [&] { return llama_spread(ref.values, prompt); },
+            std::to_string(n) + " tokens");
         EXPECT_EQ(cmp.argmax_agreements(), n) << n << " tokens:\n" << cmp.summary();
     }
 }
@@ -137,23 +208,55 @@ TEST_P(Conformance, DecodeStepsAfterPrefillMatch) {
         auto next = model_->model->forward({&item, 1}, engine::Phase::Decode);
         ours.insert(ours.end(), next.begin(), next.end());
     }
-    const auto cmp = graft::testing::compare_logits(ours, ref.logits.values,
-                                                    static_cast<size_t>(n_vocab));
-    EXPECT_LE(cmp.max_error(), bound) << cmp.summary();
+    const auto cmp = graft::testing::compare_logits(
+        ours, ref.logits.values, static_cast<size_t>(n_vocab),
+        tie_margin({ref.logits.values.data(), static_cast<size_t>(n_vocab)}, bound));
+    expect_error_within(
+        cmp, bound,
+        [&] {
+            // The same sequence in one prefill (llama.cpp's rows do not depend on how
+            // its tokens are batched); the rows from the last prompt token on.
+            std::vector<int32_t> sequence = prompt;
+            sequence.insert(sequence.end(), ref.fed.begin(), ref.fed.end());
+            graft::testing::EvalOptions e = eval();
+            e.flash_attn = "on";
+            auto other = graft::testing::oracle_logits(path_, sequence, true, e);
+            const size_t skip = (prompt.size() - 1) * static_cast<size_t>(n_vocab);
+            std::vector<float> rows(other.values.begin() + static_cast<std::ptrdiff_t>(skip),
+                                    other.values.end());
+            return graft::testing::compare_logits(rows, ref.logits.values,
+                                                  static_cast<size_t>(n_vocab));
+        },
+        "decode steps");
     EXPECT_EQ(cmp.argmax_agreements(), ref.fed.size() + 1) << cmp.summary();
 }
 
 TEST_P(Conformance, GreedyContinuationOf32TokensIsIdentical) {
     const int64_t n_vocab = model_->model->n_vocab();
     const std::vector<int32_t> prompt = random_tokens(7, n_vocab, 7);
-    const std::vector<int32_t> ref = graft::testing::oracle_generate(path_, prompt, 32, true, eval());
+    const std::vector<int32_t> ref =
+        graft::testing::oracle_generate(path_, prompt, 32, true, eval());
     engine::GenerateParams p;
     p.sampling.temperature = 0;
     p.max_tokens = 32;
     p.ignore_eos = true;
     const engine::GenerateResult r =
         engine::generate(*model_->model, *model_->tokenizer, prompt, p, nullptr);
-    EXPECT_EQ(r.tokens, ref);
+    ASSERT_EQ(r.tokens.size(), ref.size());
+    const auto diverge = std::mismatch(r.tokens.begin(), r.tokens.end(), ref.begin());
+    if (diverge.first == r.tokens.end())
+        return;
+    // The first difference must be a near tie in llama.cpp's own logits at that step.
+    const size_t k = static_cast<size_t>(diverge.first - r.tokens.begin());
+    std::vector<int32_t> context = prompt;
+    context.insert(context.end(), ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(k));
+    const auto row = graft::testing::oracle_logits(path_, context, false, eval());
+    const double bound = bound_for(GetParam().type);
+    const double gap =
+        row.values[static_cast<size_t>(ref[k])] - row.values[static_cast<size_t>(r.tokens[k])];
+    EXPECT_LE(gap, tie_margin(row.values, bound))
+        << "greedy continuations differ at step " << k << " (graft " << r.tokens[k]
+        << ", llama.cpp " << ref[k] << ") where llama.cpp's logits are not a near tie";
 }
 
 INSTANTIATE_TEST_SUITE_P(
