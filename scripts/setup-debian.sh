@@ -12,7 +12,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang clang-format libclang-rt-dev \
   libboost1.81-dev libboost-json1.81-dev \
   libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev \
-  libdnnl-dev hipcc libamdhip64-dev libze-dev \
+  libdnnl-dev hipcc libamdhip64-dev libze-dev libssl-dev libarchive-dev \
   chromium >/dev/null
 # Node.js runs the client, template and browser tests. A nodesource nodejs carries npm;
 # Debian's nodejs needs the separate npm package.

@@ -20,8 +20,8 @@
 #include <map>
 #include <optional>
 #include <sstream>
-#include <unistd.h>
 #include <string>
+#include <unistd.h>
 
 namespace graft::cli {
 namespace {
@@ -391,8 +391,8 @@ void info(const GlobalOptions &options, const std::string &name, bool as_json) {
         if (p.name != name)
             continue;
         records.push_back(&p);
-        if (!p.package_dir.empty() &&
-            std::find(package_dirs.begin(), package_dirs.end(), p.package_dir) == package_dirs.end())
+        if (!p.package_dir.empty() && std::find(package_dirs.begin(), package_dirs.end(),
+                                                p.package_dir) == package_dirs.end())
             package_dirs.push_back(p.package_dir);
     }
     if (records.empty())
@@ -430,7 +430,8 @@ void info(const GlobalOptions &options, const std::string &name, bool as_json) {
             const host::RequirementCheck c = host::check_requirement(r);
             text << "  requires " << r.runtime << ": " << (c.met ? "met" : "NOT met") << " ("
                  << c.detail << ")\n";
-            reqs.push_back(json::object{{"runtime", r.runtime}, {"met", c.met}, {"detail", c.detail}});
+            reqs.push_back(
+                json::object{{"runtime", r.runtime}, {"met", c.met}, {"detail", c.detail}});
         }
         text << "  files:\n";
         for (const host::PackageFile &f : m.files) {
@@ -451,10 +452,10 @@ void info(const GlobalOptions &options, const std::string &name, bool as_json) {
                 text << "  rules file: " << (dir / f.path).string() << "  (use with --rules)\n";
             }
         }
-        json::object pj{{"name", m.name},       {"version", m.version},
-                        {"vendor", m.vendor},   {"description", m.description},
-                        {"dir", dir.string()},  {"abi_version", m.abi_version},
-                        {"requires", reqs},     {"files", files},
+        json::object pj{{"name", m.name},      {"version", m.version},
+                        {"vendor", m.vendor},  {"description", m.description},
+                        {"dir", dir.string()}, {"abi_version", m.abi_version},
+                        {"requires", reqs},    {"files", files},
                         {"rules", rules}};
         if (pkg->record)
             pj["install"] = json::object{{"source", pkg->record->source},
@@ -491,15 +492,17 @@ void add_package_commands(CLI::App &plugins, GlobalOptions &options) {
         "pack", "Make a plugin package (.tar.gz with plugin.yaml and hashes) from a build "
                 "directory holding the .so files of one plugin");
     pack_cmd->add_option("dir", pack_args->dir, "Build directory")->required()->type_name("DIR");
-    pack_cmd->add_option("-o,--output", pack_args->output,
-                         "Package file (default: NAME-VERSION.tar.gz here)")
+    pack_cmd
+        ->add_option("-o,--output", pack_args->output,
+                     "Package file (default: NAME-VERSION.tar.gz here)")
         ->type_name("OUT.tar.gz");
     pack_cmd->add_option("--name", pack_args->name, "Plugin name (default: the plugin's own)");
     pack_cmd->add_option("--version", pack_args->version, "Version (default: the plugin's own)");
     pack_cmd->add_option("--vendor", pack_args->vendor, "Vendor (default: the plugin's own)");
     pack_cmd->add_option("--description", pack_args->description, "One line about it");
-    pack_cmd->add_option("--rules", pack_args->rules,
-                         "Rules file to ship (repeatable; DIR/rules/*.yaml are added too)")
+    pack_cmd
+        ->add_option("--rules", pack_args->rules,
+                     "Rules file to ship (repeatable; DIR/rules/*.yaml are added too)")
         ->check(CLI::ExistingFile);
     pack_cmd->callback([pack_args] { pack(*pack_args); });
 
@@ -512,16 +515,14 @@ void add_package_commands(CLI::App &plugins, GlobalOptions &options) {
         ->type_name("PACKAGE");
     auto *user = install_cmd->add_flag("--user", install_args->user,
                                        "Into ~/.local/lib/graft/plugins (the default)");
-    install_cmd
-        ->add_flag("--system", install_args->system, "Into <prefix>/lib/graft/plugins")
+    install_cmd->add_flag("--system", install_args->system, "Into <prefix>/lib/graft/plugins")
         ->excludes(user);
     install_cmd->add_flag("--force", install_args->force,
                           "Install even when it cannot run here, marked present but not usable");
     install_cmd->callback([&options, install_args] { install(options, *install_args); });
 
     auto remove_args = std::make_shared<std::tuple<std::string, bool, bool>>();
-    CLI::App *remove_cmd =
-        plugins.add_subcommand("remove", "Remove an installed plugin package");
+    CLI::App *remove_cmd = plugins.add_subcommand("remove", "Remove an installed plugin package");
     remove_cmd->add_option("name", std::get<0>(*remove_args), "Plugin name")->required();
     auto *ruser = remove_cmd->add_flag("--user", std::get<1>(*remove_args), "From the user's dir");
     remove_cmd->add_flag("--system", std::get<2>(*remove_args), "From <prefix>'s dir")

@@ -23,6 +23,7 @@ namespace json = boost::json;
 struct CheckArgs {
     std::string file;
     std::vector<std::string> ops;
+    std::vector<std::string> impls; // --kernel: only these kernels (impl names)
     std::string device;
     bool perf = false;
     bool json = false;
@@ -68,8 +69,8 @@ KernelReport check_kernel(const GlobalOptions &options, const CheckArgs &args,
     KernelReport report;
     report.kernel = kernel_name;
     const std::string impl = kernel_name.substr(kernel_name.find('/') + 1);
-    std::vector<std::string> argv = {host::self_executable(), "plugins", "check-worker",
-                                     args.file, "--kernel", impl};
+    std::vector<std::string> argv = {
+        host::self_executable(), "plugins", "check-worker", args.file, "--kernel", impl};
     if (args.perf)
         argv.push_back("--perf");
     if (!args.device.empty())
@@ -124,8 +125,9 @@ KernelReport check_kernel(const GlobalOptions &options, const CheckArgs &args,
             } else {
                 std::string why = str(event, "message");
                 if (const json::value *e = event.if_contains("error"))
-                    why += " (error " + (e->is_number() ? number_text(e->to_number<double>())
-                                                        : std::string("inf")) +
+                    why += " (error " +
+                           (e->is_number() ? number_text(e->to_number<double>())
+                                           : std::string("inf")) +
                            ", tolerance " + number_text(v.tolerance) + ")";
                 v.failures.push_back(str(event, "case") + ": " + why);
             }
@@ -145,8 +147,8 @@ KernelReport check_kernel(const GlobalOptions &options, const CheckArgs &args,
                         " (the child was killed)";
     } else if (!run.exited) {
         report.verdict = "fail";
-        report.reason = "crashed" + where + ": " +
-                        (fault.empty() ? "" : fault + "; ") + host::signal_text(run.signal);
+        report.reason = "crashed" + where + ": " + (fault.empty() ? "" : fault + "; ") +
+                        host::signal_text(run.signal);
     } else if (!done && report.verdict == "pass") {
         report.verdict = "fail";
         report.reason = "the checker child exited with code " + std::to_string(run.exit_code) +
@@ -195,9 +197,12 @@ void print_text(const ProbedPlugin &probe, const std::vector<KernelReport> &repo
         }
     int passed = 0, failed = 0, skipped = 0;
     for (const KernelReport &r : reports) {
-        std::cout << "\n" << r.kernel << (r.op.empty() ? "" : " (" + r.op + ")")
+        std::cout << "\n"
+                  << r.kernel << (r.op.empty() ? "" : " (" + r.op + ")")
                   << (r.device.empty() ? "" : " on " + r.device) << ": "
-                  << (r.verdict == "pass" ? "pass" : r.verdict == "skip" ? "skipped" : "FAIL")
+                  << (r.verdict == "pass"   ? "pass"
+                      : r.verdict == "skip" ? "skipped"
+                                            : "FAIL")
                   << (r.reason.empty() ? "" : ": " + r.reason) << "\n";
         passed += r.verdict == "pass";
         failed += r.verdict == "fail";
@@ -247,14 +252,10 @@ json::object report_json(const ProbedPlugin &probe, const std::vector<KernelRepo
                                        {"reason", r.reason},
                                        {"varieties", std::move(varieties)}});
     }
-    return json::object{{"file", probe.file},
-                        {"plugin", probe.name},
-                        {"version", probe.version},
-                        {"load", probe.status},
-                        {"load_reason", probe.reason},
-                        {"kernels", std::move(kernels)},
-                        {"passed", exit_code == 0},
-                        {"exit_code", exit_code}};
+    return json::object{{"file", probe.file},          {"plugin", probe.name},
+                        {"version", probe.version},    {"load", probe.status},
+                        {"load_reason", probe.reason}, {"kernels", std::move(kernels)},
+                        {"passed", exit_code == 0},    {"exit_code", exit_code}};
 }
 
 int run_check(const GlobalOptions &options, const CheckArgs &args) {
@@ -267,10 +268,13 @@ int run_check(const GlobalOptions &options, const CheckArgs &args) {
         for (const std::string &entry : probe.kernels) {
             // "plugin/impl (op)"
             const std::string name = entry.substr(0, entry.find(' '));
-            const std::string op = entry.substr(entry.find('(') + 1,
-                                                entry.size() - entry.find('(') - 2);
-            if (!args.ops.empty() &&
-                std::find(args.ops.begin(), args.ops.end(), op) == args.ops.end())
+            const std::string op =
+                entry.substr(entry.find('(') + 1, entry.size() - entry.find('(') - 2);
+            const std::string impl = name.substr(name.find('/') + 1);
+            if ((!args.ops.empty() &&
+                 std::find(args.ops.begin(), args.ops.end(), op) == args.ops.end()) ||
+                (!args.impls.empty() &&
+                 std::find(args.impls.begin(), args.impls.end(), impl) == args.impls.end()))
                 continue;
             reports.push_back(check_kernel(options, args, name));
             if (reports.back().op.empty())
@@ -294,8 +298,9 @@ int run_check(const GlobalOptions &options, const CheckArgs &args) {
         print_text(probe, reports);
         if (reports.empty())
             std::cout << "nothing to check"
-                      << (args.ops.empty() ? ": the plugin declares no kernels"
-                                           : ": no kernel of the ops given")
+                      << (args.ops.empty() && args.impls.empty()
+                              ? ": the plugin declares no kernels"
+                              : ": no kernel matches --op and --kernel")
                       << "\n";
     }
     return exit_code;
@@ -314,15 +319,22 @@ void add_plugin_check_commands(CLI::App &plugins, GlobalOptions &options) {
         ->type_name("PLUGIN.so");
     check->add_option("--op", args->ops, "Check only kernels of this op (repeatable)")
         ->type_name("OP");
-    check->add_option("--device", args->device, "Run on this device of the plugin (default: "
-                                                "its first that the kernel runs on)");
+    check
+        ->add_option("--kernel", args->impls,
+                     "Check only this kernel, by its impl name (repeatable; with --op, "
+                     "kernels that match both)")
+        ->type_name("IMPL");
+    check->add_option("--device", args->device,
+                      "Run on this device of the plugin (default: "
+                      "its first that the kernel runs on)");
     check->add_flag("--perf", args->perf,
                     "Also time each kernel beside the reference and amx-cpu's fast kernel "
                     "(median of repetitions; ratio > 1: the plugin is faster)");
     check->add_flag("--json", args->json, "One JSON document instead of the report");
-    check->add_option("--timeout", args->timeout,
-                      "Seconds a kernel may run without finishing a case before it counts as "
-                      "hung")
+    check
+        ->add_option("--timeout", args->timeout,
+                     "Seconds a kernel may run without finishing a case before it counts as "
+                     "hung")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 3600.0));
     check->callback([&options, args] {

@@ -24,8 +24,8 @@ void add_probe_command(CLI::App &plugins);
 struct ProbedPlugin {
     std::string file;
     std::string name, version, vendor, description, status_note;
-    std::string status; // "loaded", "refused", or "crashed" / "hung" (the child died)
-    std::string reason; // why, when not loaded
+    std::string status;       // "loaded", "refused", or "crashed" / "hung" (the child died)
+    std::string reason;       // why, when not loaded
     uint32_t abi_version = 0; // the ABI version of its table, when it could be read
     bool has_score = false;
     uint32_t score = 0;

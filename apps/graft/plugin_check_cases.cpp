@@ -13,7 +13,7 @@
 namespace graft::cli::check {
 namespace {
 
-const std::vector<std::string> kOps = {"embedding", "rmsnorm", "rope",  "linear", "attention",
+const std::vector<std::string> kOps = {"embedding", "rmsnorm",     "rope",   "linear", "attention",
                                        "router",    "moe_experts", "swiglu", "add"};
 
 graft_dtype dtype_named(const std::string &name) {
@@ -46,8 +46,7 @@ HostTensor f32(std::vector<int64_t> ne, std::mt19937_64 &rng, float sigma = 1.0f
     return t;
 }
 
-Case base(const std::string &op, const std::string &variety, const std::string &shape,
-          bool perf) {
+Case base(const std::string &op, const std::string &variety, const std::string &shape, bool perf) {
     Case c;
     c.label = op + " " + variety + " " + shape;
     c.variety = variety;
@@ -96,8 +95,11 @@ Case rmsnorm_case(int64_t n, int64_t rows, double eps, bool perf, std::mt19937_6
 Case rope_case(int64_t head_dim, int64_t n_head, int64_t t, int64_t n_rot, int mode,
                double freq_scale, bool factors, bool perf, std::mt19937_64 &rng) {
     Case c = base("rope", "F32",
-                  shape_text({{"head_dim", head_dim}, {"n_head", n_head}, {"T", t},
-                              {"n_rot", n_rot}, {"mode", mode}}) +
+                  shape_text({{"head_dim", head_dim},
+                              {"n_head", n_head},
+                              {"T", t},
+                              {"n_rot", n_rot},
+                              {"mode", mode}}) +
                       (factors ? " +freq_factors" : ""),
                   perf);
     if (factors) {
@@ -123,8 +125,11 @@ Case rope_case(int64_t head_dim, int64_t n_head, int64_t t, int64_t n_rot, int m
 Case attention_case(graft_dtype cache, int64_t head_dim, int64_t n_head, int64_t n_head_kv,
                     int64_t t, int64_t n_past, int64_t n_ctx, bool perf, std::mt19937_64 &rng) {
     Case c = base("attention", std::string("cache ") + sdk::dtype_name(cache),
-                  shape_text({{"head_dim", head_dim}, {"n_head", n_head}, {"n_head_kv", n_head_kv},
-                              {"T", t}, {"n_past", n_past}}),
+                  shape_text({{"head_dim", head_dim},
+                              {"n_head", n_head},
+                              {"n_head_kv", n_head_kv},
+                              {"T", t},
+                              {"n_past", n_past}}),
                   perf);
     c.config_params = {sdk::make_int_param("n_head", n_head),
                        sdk::make_int_param("n_head_kv", n_head_kv),
@@ -158,10 +163,9 @@ Case attention_case(graft_dtype cache, int64_t head_dim, int64_t n_head, int64_t
 
 Case router_case(graft_dtype dt, int64_t n_embd, int64_t n_expert, int64_t top_k, int64_t t,
                  bool perf, std::mt19937_64 &rng) {
-    Case c = base("router", sdk::dtype_name(dt),
-                  shape_text({{"n_embd", n_embd}, {"n_expert", n_expert}, {"top_k", top_k},
-                              {"T", t}}),
-                  perf);
+    Case c = base(
+        "router", sdk::dtype_name(dt),
+        shape_text({{"n_embd", n_embd}, {"n_expert", n_expert}, {"top_k", top_k}, {"T", t}}), perf);
     c.weights.push_back(random_weight(dt, {n_embd, n_expert}, rng));
     // Softmax gating without renormalisation: the weights of the chosen experts are their
     // probabilities among all experts, which the comparison uses to accept near ties.
@@ -175,12 +179,13 @@ Case router_case(graft_dtype dt, int64_t n_embd, int64_t n_expert, int64_t top_k
     return c;
 }
 
-Case moe_case(graft_dtype dt, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t k,
-              int64_t t, bool perf, std::mt19937_64 &rng) {
-    Case c = base("moe_experts", sdk::dtype_name(dt),
-                  shape_text({{"n_embd", n_embd}, {"n_ff", n_ff}, {"n_expert", n_expert},
-                              {"k", k}, {"T", t}}),
-                  perf);
+Case moe_case(graft_dtype dt, int64_t n_embd, int64_t n_ff, int64_t n_expert, int64_t k, int64_t t,
+              bool perf, std::mt19937_64 &rng) {
+    Case c =
+        base("moe_experts", sdk::dtype_name(dt),
+             shape_text(
+                 {{"n_embd", n_embd}, {"n_ff", n_ff}, {"n_expert", n_expert}, {"k", k}, {"T", t}}),
+             perf);
     c.weights.push_back(random_weight(dt, {n_embd, n_ff, n_expert}, rng));
     c.weights.push_back(random_weight(dt, {n_embd, n_ff, n_expert}, rng));
     c.weights.push_back(random_weight(dt, {n_ff, n_embd, n_expert}, rng));
@@ -204,8 +209,7 @@ Case moe_case(graft_dtype dt, int64_t n_embd, int64_t n_ff, int64_t n_expert, in
     return c;
 }
 
-Case binary_case(const std::string &op, int64_t n, int64_t rows, bool perf,
-                 std::mt19937_64 &rng) {
+Case binary_case(const std::string &op, int64_t n, int64_t rows, bool perf, std::mt19937_64 &rng) {
     Case c = base(op, "F32", shape_text({{"n", n}, {"rows", rows}}), perf);
     c.inputs.push_back(f32({n, rows}, rng, 3.0f));
     c.inputs.push_back(f32({n, rows}, rng, 3.0f));
@@ -302,8 +306,8 @@ double tolerance_of(const std::string &variety) {
     // does: to F16/BF16 for half-float weights, to 8-bit blocks (Q8_0/Q8_K) for quantised
     // ones, which costs about 1% of the output's RMS.
     static const std::map<std::string, double> table = {
-        {"F32", 1e-3},        {"cache F32", 1e-3}, {"cache F16", 1e-2}, {"F16", 1e-2},
-        {"BF16", 3e-2},       {"Q8_0", 3e-2},      {"Q8_K", 3e-2},
+        {"F32", 1e-3},  {"cache F32", 1e-3}, {"cache F16", 1e-2}, {"F16", 1e-2},
+        {"BF16", 3e-2}, {"Q8_0", 3e-2},      {"Q8_K", 3e-2},
     };
     if (auto it = table.find(variety); it != table.end())
         return it->second;

@@ -11,11 +11,11 @@
 namespace graft::cli::check {
 
 struct Case {
-    std::string label;     // "linear Q4_0 (n_in 256, n_out 67, T 7, bias)"
-    std::string variety;   // what the tolerance depends on: a weight dtype ("Q4_0"),
-                           // "F32" for ops without weights, "cache F16" for attention
-    double tolerance = 0;  // on the error measure below
-    bool perf = false;     // the case --perf times (a larger shape)
+    std::string label;    // "linear Q4_0 (n_in 256, n_out 67, T 7, bias)"
+    std::string variety;  // what the tolerance depends on: a weight dtype ("Q4_0"),
+                          // "F32" for ops without weights, "cache F16" for attention
+    double tolerance = 0; // on the error measure below
+    bool perf = false;    // the case --perf times (a larger shape)
     std::vector<HostTensor> weights, inputs, outputs;
     std::vector<graft_param> config_params, call_params; // keys and strings are literals
     std::vector<uint32_t> written_inputs; // inputs the op writes (attention's caches)

@@ -18,10 +18,12 @@
 namespace graft::cli::check {
 namespace {
 
-constexpr uint64_t kAlign = 64;       // where data starts inside a guarded buffer
-constexpr uint64_t kDevicePad = 256;  // canary bytes on each side of a device buffer
+constexpr uint64_t kAlign = 64;      // where data starts inside a guarded buffer
+constexpr uint64_t kDevicePad = 256; // canary bytes on each side of a device buffer
 
-uint8_t canary_byte(uint64_t i) { return static_cast<uint8_t>((i * 131u + 0x5au) & 0xffu); }
+uint8_t canary_byte(uint64_t i) {
+    return static_cast<uint8_t>((i * 131u + 0x5au) & 0xffu);
+}
 
 uint64_t page_size() {
     static const uint64_t size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -122,7 +124,9 @@ HostTensor &HostTensor::operator=(const HostTensor &other) {
     return *this;
 }
 
-int64_t HostTensor::elements() const { return sdk::n_elements(desc); }
+int64_t HostTensor::elements() const {
+    return sdk::n_elements(desc);
+}
 
 std::vector<float> HostTensor::values() const {
     std::vector<float> out(static_cast<size_t>(elements()));
@@ -133,8 +137,8 @@ std::vector<float> HostTensor::values() const {
     }
     const int64_t rows = sdk::n_rows(desc), n = desc.ne[0];
     for (int64_t r = 0; r < rows; ++r)
-        if (!quants::dequantize_row(desc.dtype, bytes.data() + r * desc.nb[1],
-                                    out.data() + r * n, n))
+        if (!quants::dequantize_row(desc.dtype, bytes.data() + r * desc.nb[1], out.data() + r * n,
+                                    n))
             throw Error(std::string("cannot read values of dtype ") + sdk::dtype_name(desc.dtype));
     return out;
 }
@@ -151,7 +155,9 @@ void fill_ints(HostTensor &t, std::mt19937_64 &rng, int32_t lo, int32_t hi) {
         t.i32()[i] = dist(rng);
 }
 
-bool can_make_weight(graft_dtype dtype) { return quants::can_dequantize(dtype); }
+bool can_make_weight(graft_dtype dtype) {
+    return quants::can_dequantize(dtype);
+}
 
 namespace {
 
@@ -281,8 +287,8 @@ GuardedBuffer::GuardedBuffer(uint64_t bytes, BufferRole role) : bytes_(bytes), r
     // At least kAlign canary bytes before the data, on the body's first page.
     body_bytes_ = (padded + kAlign + page - 1) / page * page;
     map_bytes_ = body_bytes_ + 2 * page;
-    void *map = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+    void *map =
+        ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED)
         throw Error("cannot map " + std::to_string(map_bytes_) + " bytes for " + role.kind);
     base_ = static_cast<uint8_t *>(map);
@@ -308,8 +314,8 @@ std::string GuardedBuffer::canary_damage() const {
     const std::string who = std::string(role_.kind) + " " + std::to_string(role_.index);
     for (uint64_t i = start + bytes_; i < body_bytes_; ++i)
         if (body_[i] != canary_byte(i))
-            return "wrote past the end of " + who + " (byte " + std::to_string(i - start) +
-                   " of " + std::to_string(bytes_) + ")";
+            return "wrote past the end of " + who + " (byte " + std::to_string(i - start) + " of " +
+                   std::to_string(bytes_) + ")";
     for (uint64_t i = 0; i < start; ++i)
         if (body_[i] != canary_byte(i))
             return "wrote before the start of " + who + " (" + std::to_string(start - i) +
@@ -320,9 +326,9 @@ std::string GuardedBuffer::canary_damage() const {
 // ---------------------------------------------------------------- device memory
 
 struct DeviceMemory::Allocation {
-    std::unique_ptr<GuardedBuffer> host;       // host-memory devices
-    std::vector<uint8_t> plain;                // unguarded host memory
-    void *device = nullptr;                    // device allocations: pad + bytes + pad
+    std::unique_ptr<GuardedBuffer> host; // host-memory devices
+    std::vector<uint8_t> plain;          // unguarded host memory
+    void *device = nullptr;              // device allocations: pad + bytes + pad
     uint64_t bytes = 0;
     BufferRole role{"buffer", 0};
     uint8_t *data() {
@@ -353,13 +359,11 @@ DeviceMemory::Allocation &DeviceMemory::allocate(uint64_t bytes, BufferRole role
     } else {
         const uint64_t total = bytes + 2 * kDevicePad;
         if (memory_->alloc(device_, 0, total, &a->device) != GRAFT_OK || !a->device)
-            throw Error("the plugin's memory alloc of " + std::to_string(total) +
-                        " bytes failed");
+            throw Error("the plugin's memory alloc of " + std::to_string(total) + " bytes failed");
         std::vector<uint8_t> pattern(total);
         for (uint64_t i = 0; i < total; ++i)
             pattern[i] = canary_byte(i);
-        if (memory_->copy_to_device(device_, a->device, pattern.data(), total, nullptr) !=
-            GRAFT_OK)
+        if (memory_->copy_to_device(device_, a->device, pattern.data(), total, nullptr) != GRAFT_OK)
             throw Error("the plugin's copy_to_device failed");
     }
     allocations_.push_back(std::move(a));
@@ -415,8 +419,8 @@ std::string DeviceMemory::canary_damage() {
         const std::string who = std::string(a->role.kind) + " " + std::to_string(a->role.index);
         for (uint64_t i = kDevicePad + a->bytes; i < total; ++i)
             if (back[i] != canary_byte(i))
-                return "wrote past the end of " + who + " (byte " +
-                       std::to_string(i - kDevicePad) + " of " + std::to_string(a->bytes) + ")";
+                return "wrote past the end of " + who + " (byte " + std::to_string(i - kDevicePad) +
+                       " of " + std::to_string(a->bytes) + ")";
         for (uint64_t i = 0; i < kDevicePad; ++i)
             if (back[i] != canary_byte(i))
                 return "wrote before the start of " + who;

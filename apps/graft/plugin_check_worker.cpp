@@ -27,7 +27,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char *kReferencePlugin = "amx-cpu";
 
-void emit(const json::object &line) { std::cout << json::serialize(line) << "\n" << std::flush; }
+void emit(const json::object &line) {
+    std::cout << json::serialize(line) << "\n" << std::flush;
+}
 
 // A kernel bound to a device, with the memory its tensors live in.
 struct Target {
@@ -66,8 +68,8 @@ RunOutcome run_on(const Target &target, const Case &c, int repeat) {
             continue;
         }
         // prepare_weights reads host memory: a guarded copy catches reads past its end.
-        sources.push_back(std::make_unique<GuardedBuffer>(c.weights[i].bytes.size(),
-                                                          BufferRole{"weight", i}));
+        sources.push_back(
+            std::make_unique<GuardedBuffer>(c.weights[i].bytes.size(), BufferRole{"weight", i}));
         std::memcpy(sources.back()->data(), c.weights[i].bytes.data(), c.weights[i].bytes.size());
         graft_tensor src = c.weights[i].desc;
         src.data = sources.back()->data();
@@ -194,7 +196,8 @@ std::string compare_top_k(const Case &c, const RunOutcome &got, const RunOutcome
         std::vector<bool> seen(static_cast<size_t>(n_expert), false);
         for (int64_t j = 0; j < k; ++j) {
             const int32_t id = ids.i32()[t * k + j];
-            const std::string where = "token " + std::to_string(t) + ", choice " + std::to_string(j);
+            const std::string where =
+                "token " + std::to_string(t) + ", choice " + std::to_string(j);
             if (id < 0 || id >= n_expert)
                 return where + ": expert id " + std::to_string(id) + " is out of range";
             if (seen[static_cast<size_t>(id)])
@@ -224,15 +227,17 @@ int repetitions(double one_run_ms) {
     return std::clamp(static_cast<int>(500.0 / std::max(one_run_ms, 0.01)), 5, 50);
 }
 
-void check_case(const Target &plugin, const Target &reference, const Target *fast,
-                const Case &c) {
+void check_case(const Target &plugin, const Target &reference, const Target *fast, const Case &c) {
     emit({{"kind", "begin"}, {"case", c.label}, {"variety", c.variety}});
-    json::object result{{"kind", "result"},      {"case", c.label},    {"variety", c.variety},
-                        {"tolerance", c.tolerance}, {"perf_case", c.perf}};
+    json::object result{{"kind", "result"},
+                        {"case", c.label},
+                        {"variety", c.variety},
+                        {"tolerance", c.tolerance},
+                        {"perf_case", c.perf}};
     const RunOutcome want = run_on(reference, c, 1);
     if (want.status != GRAFT_OK || !want.message.empty())
-        throw Error("the reference " + reference.kernel->full_name() + " failed in " +
-                    want.stage + ": " + want.message);
+        throw Error("the reference " + reference.kernel->full_name() + " failed in " + want.stage +
+                    ": " + want.message);
     const RunOutcome got = run_on(plugin, c, 1);
     if (got.status == GRAFT_ERR_UNSUPPORTED) {
         result["status"] = "unsupported";
@@ -263,7 +268,8 @@ void check_case(const Target &plugin, const Target &reference, const Target *fas
         mismatch = compare_top_k(c, got, probs, worst);
     } else {
         for (size_t i = 0; i < want.outputs.size(); ++i)
-            worst = std::max(worst, relative_error(got.outputs[i].values(), want.outputs[i].values()));
+            worst =
+                std::max(worst, relative_error(got.outputs[i].values(), want.outputs[i].values()));
         for (size_t i = 0; i < want.written_inputs.size(); ++i)
             worst = std::max(worst, relative_error(got.written_inputs[i].values(),
                                                    want.written_inputs[i].values()));
@@ -282,8 +288,8 @@ void check_case(const Target &plugin, const Target &reference, const Target *fas
     // Timing: the reference first, to choose a number of repetitions all three share.
     const RunOutcome ref_once = run_on(reference, c, 2);
     const int reps = repetitions(median(ref_once.run_ms));
-    json::object perf{{"kind", "perf"}, {"case", c.label}, {"variety", c.variety},
-                      {"repetitions", reps}};
+    json::object perf{
+        {"kind", "perf"}, {"case", c.label}, {"variety", c.variety}, {"repetitions", reps}};
     Target timed_plugin = plugin;
     timed_plugin.guarded = false; // mmap'd guard pages per call would be timed too
     perf["plugin_ms"] = median(run_on(timed_plugin, c, reps).run_ms);
@@ -342,16 +348,16 @@ int run_check_worker(const GlobalOptions &options, const WorkerOptions &args) {
     const host::DeviceRecord *device = pick_device(record, *kernel, args.device);
     if (!device) {
         emit({{"kind", "skip"},
-              {"why", "no device this kernel runs on" +
-                          (record.status_note.empty() ? std::string()
-                                                      : " (" + record.status_note + ")")}});
+              {"why", "no device this kernel runs on" + (record.status_note.empty()
+                                                             ? std::string()
+                                                             : " (" + record.status_note + ")")}});
         return 0;
     }
     Target plugin{kernel, record.api, device->index,
                   (device->caps & GRAFT_CAP_HOST_MEMORY) != 0 || !record.api->memory, true};
     Target reference{ref, ref_plugin->api, 0, true, false};
-    const host::KernelRecord *fast_kernel = registry.kernel(std::string(kReferencePlugin) + "/" +
-                                                            kernel->op);
+    const host::KernelRecord *fast_kernel =
+        registry.kernel(std::string(kReferencePlugin) + "/" + kernel->op);
     Target fast{fast_kernel, ref_plugin->api, 0, true, false};
     emit({{"kind", "kernel"},
           {"kernel", kernel->full_name()},
@@ -370,8 +376,9 @@ int run_check_worker(const GlobalOptions &options, const WorkerOptions &args) {
     for (const std::string &variety : kinds) {
         for (const Case &c : make_cases(kernel->op, variety, args.perf)) {
             try {
-                const bool fast_takes = fast_kernel && (c.weights.empty() || c.variety == "F32" ||
-                                                        fast_kernel->takes(c.weights[0].desc.dtype));
+                const bool fast_takes =
+                    fast_kernel && (c.weights.empty() || c.variety == "F32" ||
+                                    fast_kernel->takes(c.weights[0].desc.dtype));
                 check_case(plugin, reference, fast_takes ? &fast : nullptr, c);
             } catch (const std::exception &e) {
                 emit({{"kind", "result"},

@@ -20,7 +20,7 @@ constexpr size_t kMaxManifestBytes = 1u << 20;
 constexpr size_t kMaxFiles = 4096;
 constexpr size_t kMaxRequirements = 64;
 
-const std::set<std::string> kManifestKeys = {"format", "name",       "version", "vendor",
+const std::set<std::string> kManifestKeys = {"format",      "name",        "version",  "vendor",
                                              "description", "abi_version", "requires", "files"};
 const std::set<std::string> kRequirementKeys = {"runtime", "library", "version_symbol",
                                                 "version_encoding", "command"};
@@ -39,8 +39,8 @@ void check_keys(const YAML::Node &map, const std::set<std::string> &known,
     }
 }
 
-std::string text(const YAML::Node &map, const char *key, const std::string &origin,
-                 bool required, const std::string &where = "") {
+std::string text(const YAML::Node &map, const char *key, const std::string &origin, bool required,
+                 const std::string &where = "") {
     const YAML::Node node = map[key];
     if (!node || node.IsNull()) {
         if (required)
@@ -119,8 +119,8 @@ Requirement parse_requirement(const YAML::Node &node, const std::string &origin,
             fail(origin, where + "command must be a program name or a list (argv)");
     }
     if (r.library.empty() == r.command.empty())
-        fail(origin, where + "give exactly one of library and command to check \"" + r.runtime +
-                         "\"");
+        fail(origin,
+             where + "give exactly one of library and command to check \"" + r.runtime + "\"");
     if (!r.version_symbol.empty() && r.library.empty())
         fail(origin, where + "version_symbol needs library");
     return r;

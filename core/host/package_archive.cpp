@@ -128,8 +128,7 @@ std::string sha256_file(const fs::path &file) {
     return text;
 }
 
-void write_package_archive(const fs::path &root, const Manifest &manifest,
-                           const fs::path &output) {
+void write_package_archive(const fs::path &root, const Manifest &manifest, const fs::path &output) {
     const std::string top = manifest.name + "-" + manifest.version + "/";
     const fs::path temp = output.string() + ".part";
     std::unique_ptr<archive, ArchiveWriteDeleter> a(archive_write_new());
@@ -188,8 +187,8 @@ void extract_package_archive(const fs::path &archive_path, const fs::path &dest)
     archive_read_support_filter_none(a.get());
     archive_read_support_format_tar(a.get());
     if (archive_read_open_filename(a.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
-        throw Error(archive_path.string() + ": not a readable .tar.gz: " +
-                    archive_message(a.get()));
+        throw Error(archive_path.string() +
+                    ": not a readable .tar.gz: " + archive_message(a.get()));
     int64_t unpacked = 0;
     size_t entries = 0;
     archive_entry *entry = nullptr;
@@ -236,8 +235,7 @@ void extract_package_archive(const fs::path &archive_path, const fs::path &dest)
             if (r == ARCHIVE_EOF)
                 break;
             if (r < ARCHIVE_WARN)
-                throw Error(archive_path.string() + ": " + path + ": " +
-                            archive_message(a.get()));
+                throw Error(archive_path.string() + ": " + path + ": " + archive_message(a.get()));
             unpacked += static_cast<int64_t>(size);
             if (unpacked > kMaxUnpackedBytes)
                 throw Error(archive_path.string() + ": unpacks to more than 16 GiB");

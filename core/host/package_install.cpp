@@ -6,11 +6,11 @@
 #include <graft/util/error.h>
 
 #include <cerrno>
-#include <ctime>
-#include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <fcntl.h>
 #include <set>
 
 namespace graft::host {
@@ -24,8 +24,8 @@ constexpr const char *kPluginSubdir = "lib/graft/plugins";
 fs::path make_hidden_dir(const fs::path &root, const std::string &what) {
     std::string pattern = (root / (".graft-" + what + "-XXXXXX")).string();
     if (!::mkdtemp(pattern.data()))
-        throw Error("cannot create a directory in " + root.string() + ": " +
-                    std::strerror(errno) + (errno == EACCES ? " (try --user, or run as root)" : ""));
+        throw Error("cannot create a directory in " + root.string() + ": " + std::strerror(errno) +
+                    (errno == EACCES ? " (try --user, or run as root)" : ""));
     return pattern;
 }
 
@@ -157,8 +157,7 @@ void StagedPackage::commit(const InstallRecord &record) {
     if (replacing) {
         // One atomic step: the old and the new directory change places; the old one, now
         // in the staging area, is removed with it.
-        if (::renameat2(AT_FDCWD, dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) !=
-            0)
+        if (::renameat2(AT_FDCWD, dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0)
             throw Error("cannot replace " + final_dir.string() + ": " + std::strerror(errno));
     } else if (::rename(dir_.c_str(), final_dir.c_str()) != 0) {
         throw Error("cannot move the package to " + final_dir.string() + ": " +
@@ -214,8 +213,8 @@ bool remove_package(const fs::path &plugins_root, const std::string &name) {
     }
     fs::remove_all(trash, ec);
     if (ec)
-        throw Error("moved " + dir.string() + " aside but cannot delete " + trash.string() +
-                    ": " + ec.message());
+        throw Error("moved " + dir.string() + " aside but cannot delete " + trash.string() + ": " +
+                    ec.message());
     return true;
 }
 

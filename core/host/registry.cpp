@@ -278,8 +278,7 @@ Registry Registry::discover(const std::vector<SearchDir> &search_path) {
             for (const fs::path &file : group.files)
                 dir_records.push_back(group.not_loadable.empty()
                                           ? detail::load_plugin_file(file)
-                                          : refused_unloaded(file, group.name,
-                                                             group.not_loadable));
+                                          : refused_unloaded(file, group.name, group.not_loadable));
             resolve_variants(dir_records);
             for (PluginRecord &record : dir_records) {
                 record.origin = entry.origin;

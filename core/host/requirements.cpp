@@ -69,10 +69,9 @@ std::string first_dotted_number(const std::string &text) {
         if (!std::isdigit(static_cast<unsigned char>(text[i])))
             continue;
         size_t end = i;
-        while (end < text.size() &&
-               (std::isdigit(static_cast<unsigned char>(text[end])) ||
-                (text[end] == '.' && end + 1 < text.size() &&
-                 std::isdigit(static_cast<unsigned char>(text[end + 1])))))
+        while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) ||
+                                     (text[end] == '.' && end + 1 < text.size() &&
+                                      std::isdigit(static_cast<unsigned char>(text[end + 1])))))
             ++end;
         return text.substr(i, end - i);
     }
@@ -147,8 +146,8 @@ RequirementCheck check_requirement(const Requirement &r) {
     RequirementCheck check;
     const RuntimeSpec spec = parse_runtime(r.runtime);
     std::string version, detail;
-    const bool found = !r.library.empty() ? probe_library(r, version, detail)
-                                          : probe_command(r, version, detail);
+    const bool found =
+        !r.library.empty() ? probe_library(r, version, detail) : probe_command(r, version, detail);
     const std::string what = r.library.empty() ? r.command[0] : r.library;
     if (!found) {
         check.detail = detail;
@@ -160,8 +159,8 @@ RequirementCheck check_requirement(const Requirement &r) {
         return check;
     }
     if (version.empty()) {
-        check.detail = what + " found, but it reports no version to compare with " + spec.op +
-                       " " + spec.version;
+        check.detail = what + " found, but it reports no version to compare with " + spec.op + " " +
+                       spec.version;
         return check;
     }
     check.met = satisfies(version, spec.op, spec.version);

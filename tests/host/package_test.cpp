@@ -62,8 +62,9 @@ std::string coreutils_sha256(const fs::path &file) {
 Manifest make_package_dir(const fs::path &dir) {
     fs::create_directories(dir / "rules");
     fs::copy_file(kPlugins / "first" / "graft-dup.so", dir / "graft-dup.so");
-    write_file(dir / "rules" / "dup.yaml", "- match: {name: \"^lm_head$\"}\n"
-                                           "  replace: {kernel: dup/fake-linear, device: fake:0}\n");
+    write_file(dir / "rules" / "dup.yaml",
+               "- match: {name: \"^lm_head$\"}\n"
+               "  replace: {kernel: dup/fake-linear, device: fake:0}\n");
     Manifest m;
     m.name = "dup";
     m.version = "1.0";
@@ -81,8 +82,8 @@ Manifest make_package_dir(const fs::path &dir) {
     } catch (const Error &e) {
         if (std::string(e.what()).find(part) != std::string::npos)
             return ::testing::AssertionSuccess();
-        return ::testing::AssertionFailure() << "message \"" << e.what() << "\" lacks \"" << part
-                                             << "\"";
+        return ::testing::AssertionFailure()
+               << "message \"" << e.what() << "\" lacks \"" << part << "\"";
     }
     return ::testing::AssertionFailure() << "no graft::Error thrown";
 }
@@ -175,7 +176,8 @@ TEST(Package, ArchiveRoundTripIsReproducible) {
     EXPECT_TRUE((fs::status(root / "graft-dup.so").permissions() & fs::perms::owner_exec) !=
                 fs::perms::none);
     // The tar tool reads it as an ordinary tar.gz.
-    const auto listing = run_process("tar tzf " + shell_quote((tmp.path() / "one.tar.gz").string()));
+    const auto listing =
+        run_process("tar tzf " + shell_quote((tmp.path() / "one.tar.gz").string()));
     EXPECT_NE(listing.output.find("dup-1.0/plugin.yaml"), std::string::npos) << listing.output;
 }
 
@@ -213,15 +215,15 @@ TEST(Package, StageVerifiesAndLeavesNothingBehindOnFailure) {
     EXPECT_TRUE(fs::is_empty(root));
 
     write_file(tmp.path() / "pkg" / "rules" / "dup.yaml", "changed after packing\n");
-    EXPECT_TRUE(throws_with([&] { stage_package(tmp.path() / "pkg", root); },
-                            "does not match its sha256"));
+    EXPECT_TRUE(
+        throws_with([&] { stage_package(tmp.path() / "pkg", root); }, "does not match its sha256"));
     EXPECT_TRUE(fs::is_empty(root));
 
     make_package_dir(tmp.path() / "pkg2");
     write_package_archive(tmp.path() / "pkg2", read_manifest(tmp.path() / "pkg2"),
                           tmp.path() / "pkg2.tar.gz");
-    EXPECT_TRUE(throws_with([&] { stage_package(tmp.path() / "missing.tar.gz", root); },
-                            "no such file"));
+    EXPECT_TRUE(
+        throws_with([&] { stage_package(tmp.path() / "missing.tar.gz", root); }, "no such file"));
     // An archive with a file the manifest does not list.
     fs::create_directories(tmp.path() / "x");
     extract_package_archive(tmp.path() / "pkg2.tar.gz", tmp.path() / "x");
@@ -280,7 +282,8 @@ TEST(Package, DiscoveryLooksOneLevelIntoPackages) {
     fs::create_directories(root / ".hidden");
     fs::copy_file(kPlugins / "first" / "graft-old-table.so", root / ".hidden" / "graft-x.so");
     fs::create_directories(root / "plain" / "deeper");
-    fs::copy_file(kPlugins / "first" / "graft-old-table.so", root / "plain" / "deeper" / "graft-y.so");
+    fs::copy_file(kPlugins / "first" / "graft-old-table.so",
+                  root / "plain" / "deeper" / "graft-y.so");
 
     const Registry registry = Registry::discover(std::vector<SearchDir>{{root, "user"}});
     ASSERT_EQ(registry.plugins().size(), 2u);
@@ -302,7 +305,7 @@ TEST(Package, UnusableOrBrokenPackagesAreRefusedWithoutLoading) {
     stage_package(tmp.path() / "pkg", root)
         .commit(InstallRecord{"src", "user", "", false, "needs CUDA >= 12: not found"});
     fs::create_directories(root / "broken");
-    fs::copy_file(kPlugins / "first" / "graft-isa-amx.so", root / "broken" / "graft-isa-amx.so");
+    fs::copy_file(kPlugins / "second" / "graft-isa-amx.so", root / "broken" / "graft-isa-amx.so");
     write_file(root / "broken" / kManifestFile, "name: [not, a, name]\n");
 
     const Registry registry = Registry::discover({root});
@@ -330,7 +333,8 @@ TEST(Requirements, LibrariesCommandsAndVersions) {
     const RequirementCheck v12 = check({"Fake >= 12", lib, "fake_runtime_version", {1000, 10}, {}});
     EXPECT_TRUE(v12.met) << v12.detail;
     EXPECT_NE(v12.detail.find("version 12.4"), std::string::npos) << v12.detail;
-    const RequirementCheck v13 = check({"Fake >= 12.5", lib, "fake_runtime_version", {1000, 10}, {}});
+    const RequirementCheck v13 =
+        check({"Fake >= 12.5", lib, "fake_runtime_version", {1000, 10}, {}});
     EXPECT_FALSE(v13.met);
     EXPECT_NE(v13.detail.find("needs >= 12.5"), std::string::npos) << v13.detail;
     EXPECT_FALSE(check({"Fake", lib, "no_such_symbol", {}, {}}).met);

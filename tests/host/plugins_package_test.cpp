@@ -39,9 +39,10 @@ class PackageCli : public ::testing::Test {
     // The CLI with HOME in the temporary directory and no other plugins on the path than
     // the build tree's.
     ProcessResult graft(const std::string &arguments) const {
-        return run_process("cd " + shell_quote(tmp_.string()) + " && env -u GRAFT_PLUGIN_PATH HOME=" +
-                           shell_quote((tmp_ / "home").string()) + " " + shell_quote(GRAFT_CLI) +
-                           " " + arguments + " 2>&1");
+        return run_process(
+            "cd " + shell_quote(tmp_.string()) +
+            " && env -u GRAFT_PLUGIN_PATH HOME=" + shell_quote((tmp_ / "home").string()) + " " +
+            shell_quote(GRAFT_CLI) + " " + arguments + " 2>&1");
     }
     fs::path user_dir() const { return tmp_ / "home/.local/lib/graft/plugins"; }
 
@@ -87,11 +88,11 @@ TEST_F(PackageCli, PackInstallListInfoRemove) {
     r = graft("plugins info dup");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     for (const std::string &part : std::vector<std::string>{
-             "dup 1.0", "installed in: " + installed.string(), "installed from: " +
-                                                                (tmp_ / "dup.tar.gz").string(),
-          "status here: usable", "graft-dup.so  plugin  ok", "rules/dup-head.yaml  rules  ok",
-          "rules file: " + (installed / "rules/dup-head.yaml").string(),
-          "kernel dup/fake-linear  op linear"})
+             "dup 1.0", "installed in: " + installed.string(),
+             "installed from: " + (tmp_ / "dup.tar.gz").string(), "status here: usable",
+             "graft-dup.so  plugin  ok", "rules/dup-head.yaml  rules  ok",
+             "rules file: " + (installed / "rules/dup-head.yaml").string(),
+             "kernel dup/fake-linear  op linear"})
         EXPECT_TRUE(contains(r.output, part)) << part << "\n" << r.output;
 
     // A file changed after installation shows up in info.
@@ -150,10 +151,10 @@ TEST_F(PackageCli, DamagedPackagesAreRefused) {
     EXPECT_FALSE(fs::exists(user_dir() / "dup"));
 
     // A directory package installs the same way as an archive.
-    ASSERT_EQ(run_process("cd " + shell_quote(tmp_.string()) +
-                          " && mkdir y && tar xzf dup.tar.gz -C y")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        run_process("cd " + shell_quote(tmp_.string()) + " && mkdir y && tar xzf dup.tar.gz -C y")
+            .exit_code,
+        0);
     r = graft("plugins install " + shell_quote((tmp_ / "y/dup-1.0").string()));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(fs::is_regular_file(user_dir() / "dup" / "graft-dup.so"));

@@ -77,15 +77,16 @@ struct Linear {
 graft_status create_linear(const graft_kernel_config *config, void **out) {
     if (!config || !out || config->n_weights < 1 || !f32_contiguous(config->weights[0]))
         return sdk::fail(GRAFT_ERR_INVALID_ARGUMENT, "linear: F32 weight W");
-    const float *bias = config->n_weights > 1
-                            ? static_cast<const float *>(config->weights[1].data)
-                            : nullptr;
+    const float *bias =
+        config->n_weights > 1 ? static_cast<const float *>(config->weights[1].data) : nullptr;
     return sdk::guard([&] {
         *out = new Linear{config->weights[0], bias};
         return GRAFT_OK;
     });
 }
-void destroy_linear(void *state) { delete static_cast<Linear *>(state); }
+void destroy_linear(void *state) {
+    delete static_cast<Linear *>(state);
+}
 graft_status run_linear(void *state, const graft_kernel_call *call) {
     const graft_tensor &w = static_cast<Linear *>(state)->w;
     const float *bias = static_cast<Linear *>(state)->bias;
@@ -109,12 +110,15 @@ graft_status run_linear(void *state, const graft_kernel_call *call) {
 
 const graft_dtype kLinearDtypes[] = {GRAFT_DTYPE_F32};
 
+// weight_dtypes: what weights[0] may be (NULL for an op without weights).
 graft_kernel kernel(const char *op, graft_status (*create)(const graft_kernel_config *, void **),
-                    graft_status (*run)(void *, const graft_kernel_call *),
-                    void (*destroy)(void *)) {
+                    graft_status (*run)(void *, const graft_kernel_call *), void (*destroy)(void *),
+                    const graft_dtype *weight_dtypes = nullptr, uint32_t n_weight_dtypes = 0) {
     auto k = sdk::versioned<graft_kernel>();
     k.op = op;
     k.impl = op;
+    k.weight_dtypes = weight_dtypes;
+    k.n_weight_dtypes = n_weight_dtypes;
     k.device_kinds = 1u << (kDeviceMemory ? GRAFT_DEVICE_GPU : GRAFT_DEVICE_CPU);
     k.create = create;
     k.run = run;
@@ -124,7 +128,8 @@ graft_kernel kernel(const char *op, graft_status (*create)(const graft_kernel_co
 
 const graft_kernel kKernels[] = {
     kernel("add", create_stateless, BAD_MODE == 4 ? nullptr : run_add, destroy_stateless),
-    kernel("linear", create_linear, run_linear, destroy_linear),
+    kernel("linear", create_linear, run_linear, destroy_linear, kLinearDtypes,
+           static_cast<uint32_t>(std::size(kLinearDtypes))),
 };
 
 graft_status device_info(uint32_t index, graft_device_info *out) {
@@ -145,12 +150,16 @@ graft_status mem_alloc(uint32_t, uint32_t, uint64_t bytes, void **out) {
     *out = std::malloc(bytes ? bytes : 1);
     return *out ? GRAFT_OK : sdk::fail(GRAFT_ERR_OUT_OF_MEMORY, "out of memory");
 }
-void mem_free(uint32_t, void *p) { std::free(p); }
+void mem_free(uint32_t, void *p) {
+    std::free(p);
+}
 graft_status mem_copy(uint32_t, void *dst, const void *src, uint64_t bytes, void *) {
     std::memcpy(dst, src, bytes);
     return GRAFT_OK;
 }
-graft_status mem_sync(uint32_t, void *) { return GRAFT_OK; }
+graft_status mem_sync(uint32_t, void *) {
+    return GRAFT_OK;
+}
 
 graft_memory_api make_memory() {
     auto m = sdk::versioned<graft_memory_api>();

@@ -44,9 +44,9 @@ struct PackageFile {
 // Something the plugin needs on the machine, e.g. `runtime: "CUDA >= 12"`, and how to
 // check it: a library to dlopen (with an optional version query) or a command to run.
 struct Requirement {
-    std::string runtime;         // "NAME", or "NAME OP VERSION" with OP one of >= > == <= <
-    std::string library;         // (optional) file name or path handed to dlopen
-    std::string version_symbol;  // (optional) `int f(int *version)` in library; 0 = success
+    std::string runtime;        // "NAME", or "NAME OP VERSION" with OP one of >= > == <= <
+    std::string library;        // (optional) file name or path handed to dlopen
+    std::string version_symbol; // (optional) `int f(int *version)` in library; 0 = success
     std::vector<int64_t> version_encoding; // (optional) how the int encodes major.minor...:
                                            // {1000, 10} reads 12040 as 12.4 (CUDA's way)
     std::vector<std::string> command;      // (optional) argv; exit 0 = present, the first
@@ -76,11 +76,11 @@ std::string manifest_yaml(const Manifest &manifest);
 
 // What install wrote about one installed package.
 struct InstallRecord {
-    std::string source;     // the package path given to install
-    std::string scope;      // "user" or "system"
-    std::string installed;  // UTC time, ISO 8601
-    bool usable = true;     // false: installed with --force although it cannot run here
-    std::string reason;     // why not usable; empty when usable
+    std::string source;    // the package path given to install
+    std::string scope;     // "user" or "system"
+    std::string installed; // UTC time, ISO 8601
+    bool usable = true;    // false: installed with --force although it cannot run here
+    std::string reason;    // why not usable; empty when usable
 };
 std::string install_record_yaml(const InstallRecord &record);
 // Throws graft::Error when the file exists but cannot be read.
@@ -146,7 +146,8 @@ class StagedPackage {
     void commit(const InstallRecord &record);
 
   private:
-    friend StagedPackage stage_package(const std::filesystem::path &, const std::filesystem::path &);
+    friend StagedPackage stage_package(const std::filesystem::path &,
+                                       const std::filesystem::path &);
     StagedPackage(std::filesystem::path root, std::filesystem::path dir, Manifest manifest);
     std::filesystem::path root_, dir_;
     Manifest manifest_;

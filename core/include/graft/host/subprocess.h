@@ -9,8 +9,8 @@
 namespace graft::host {
 
 struct SubprocessResult {
-    bool started = false;   // false: fork or exec failed (error says why)
-    bool exited = false;    // exited normally; exit_code is valid
+    bool started = false; // false: fork or exec failed (error says why)
+    bool exited = false;  // exited normally; exit_code is valid
     int exit_code = -1;
     int signal = 0;         // the signal that ended it, when it did not exit
     bool timed_out = false; // killed (SIGKILL) after the time limit
@@ -20,8 +20,8 @@ struct SubprocessResult {
 };
 
 struct SubprocessLimits {
-    double timeout_seconds = 0; // SIGKILL after this long in all (<= 0: no limit)
-    double idle_seconds = 0;    // SIGKILL after this long without a byte on stdout (<= 0: none)
+    double timeout_seconds = 0;    // SIGKILL after this long in all (<= 0: no limit)
+    double idle_seconds = 0;       // SIGKILL after this long without a byte on stdout (<= 0: none)
     size_t max_output = 64u << 20; // bytes kept per stream; the rest is read and dropped
 };
 
@@ -29,8 +29,8 @@ struct SubprocessLimits {
 // no shell, within the limits (timed_out is set when one was reached). Never throws.
 SubprocessResult run_subprocess(const std::vector<std::string> &argv,
                                 const SubprocessLimits &limits);
-inline SubprocessResult run_subprocess(const std::vector<std::string> &argv,
-                                       double timeout_seconds, size_t max_output = 64u << 20) {
+inline SubprocessResult run_subprocess(const std::vector<std::string> &argv, double timeout_seconds,
+                                       size_t max_output = 64u << 20) {
     return run_subprocess(argv, SubprocessLimits{timeout_seconds, 0, max_output});
 }
 
