@@ -33,11 +33,17 @@ std::vector<Param> op_params(const models::HParams &hp, const models::Module &m)
         p.push_back(Param::real("freq_scale", hp.rope_freq_scale));
         p.push_back(Param::integer("mode", hp.rope_mode));
         p.push_back(Param::integer("n_ctx_orig", hp.n_ctx_orig));
+        for (Param &y : rope_yarn_params(hp))
+            p.push_back(std::move(y));
     } else if (m.op == "attention") {
         p.push_back(Param::integer("n_head", hp.n_head));
         p.push_back(Param::integer("n_head_kv", hp.n_head_kv));
         p.push_back(Param::integer("head_dim", hp.head_dim));
         p.push_back(Param::real("scale", 1.0 / std::sqrt(static_cast<double>(hp.head_dim))));
+    } else if (m.op == "router") {
+        p = router_params(hp);
+    } else if (m.op == "attention_mla") {
+        p = mla_attention_params(hp);
     }
     return p;
 }
@@ -128,7 +134,8 @@ std::unique_ptr<Model> Model::load(std::shared_ptr<const gguf::File> file,
                                                     op_params(hp, *t.module), on_weight);
         m->device_bytes_[dev.name()] += k.decode->weight_bytes();
         if (t.binding.prefill) {
-            if (t.module->op == "attention" && t.binding.prefill->device != dev.name())
+            if ((t.module->op == "attention" || t.module->op == "attention_mla") &&
+                t.binding.prefill->device != dev.name())
                 throw Error("module " + t.module->name +
                             ": attention keeps its KV cache on one device; its prefill rule "
                             "may change the kernel but not the device");
@@ -151,6 +158,19 @@ std::unique_ptr<Model> Model::load(std::shared_ptr<const gguf::File> file,
             }
             m->caches_[t.module->name] = std::move(c);
         }
+        if (t.module->op == "attention_mla") { // the latent rows, shared by all heads
+            Cache c;
+            c.device = &dev;
+            c.head_dim_k = hp.kv_lora_rank + hp.qk_rope_dim;
+            c.head_dim_v = 0;
+            c.n_head_kv = 1;
+            const uint64_t elt = sdk::dtype_info(m->kv_dtype_).block_bytes;
+            for (int s = 0; s < m->n_slots_; ++s) {
+                c.k.push_back(dev.alloc(elt * c.head_dim_k * m->n_ctx_));
+                c.v.push_back(dev.alloc(0));
+            }
+            m->caches_[t.module->name] = std::move(c);
+        }
         if (options.profile) {
             k.decode->enable_stats(true);
             if (k.prefill)
@@ -162,7 +182,11 @@ std::unique_ptr<Model> Model::load(std::shared_ptr<const gguf::File> file,
         options.progress(total, total);
 
     const std::string &arch = hp.arch;
-    if (arch == "llama" || arch == "qwen2" || arch == "qwen3")
+    if (hp.family == "mixtral" || hp.family == "qwen2moe" || hp.family == "qwen3moe")
+        m->forward_ = make_moe_forward(*m); // before llama: mixtral is arch llama
+    else if (hp.family == "deepseek2")
+        m->forward_ = make_deepseek2_forward(*m);
+    else if (arch == "llama" || arch == "qwen2" || arch == "qwen3")
         m->forward_ = make_dense_forward(*m);
     else
         throw Error("graft cannot run " + arch + " models yet");
@@ -281,6 +305,54 @@ void Model::copy_slot(int src, int dst, int64_t n) {
                 c.device->copy_to_host(staging.data(), vec[src], bytes);
                 c.device->copy_to_device(vec[dst], staging.data(), bytes);
             }
+        }
+    }
+}
+
+void Model::set_observer(KernelObserver observer) {
+    observer_ = std::move(observer);
+    const KernelObserver *p = observer_ ? &observer_ : nullptr;
+    for (auto &[name, k] : kernels_) {
+        k.decode->set_observer(p);
+        if (k.prefill)
+            k.prefill->set_observer(p);
+    }
+}
+
+void Model::copy_slot_from(Model &other, int slot, int64_t n) {
+    if (slot < 0 || slot >= n_slots_ || slot >= other.n_slots_ || n <= 0 || n > n_ctx_ ||
+        n > other.n_ctx_)
+        throw Error("cannot copy " + std::to_string(n) + " cached tokens of slot " +
+                    std::to_string(slot));
+    if (other.kv_dtype_ != kv_dtype_ || other.caches_.size() != caches_.size())
+        throw Error("the KV caches of the two models differ");
+    const uint64_t elt = sdk::dtype_info(kv_dtype_).block_bytes;
+    std::vector<std::byte> staging;
+    for (auto &[name, to] : caches_) {
+        auto it = other.caches_.find(name);
+        if (it == other.caches_.end() || it->second.head_dim_k != to.head_dim_k ||
+            it->second.head_dim_v != to.head_dim_v || it->second.n_head_kv != to.n_head_kv)
+            throw Error("the KV caches of the two models differ at " + name);
+        Cache &from = it->second;
+        const auto s = static_cast<size_t>(slot);
+        for (int kv = 0; kv < 2; ++kv) {
+            const int64_t hd = kv == 0 ? to.head_dim_k : to.head_dim_v;
+            const uint64_t bytes = elt * static_cast<uint64_t>(hd * to.n_head_kv * n);
+            void *dst = (kv == 0 ? to.k : to.v)[s];
+            const void *src = (kv == 0 ? from.k : from.v)[s];
+            if (from.device->host_memory() && to.device->host_memory()) {
+                std::memcpy(dst, src, bytes);
+                continue;
+            }
+            staging.resize(bytes);
+            if (from.device->host_memory())
+                std::memcpy(staging.data(), src, bytes);
+            else
+                from.device->copy_to_host(staging.data(), src, bytes);
+            if (to.device->host_memory())
+                std::memcpy(dst, staging.data(), bytes);
+            else
+                to.device->copy_to_device(dst, staging.data(), bytes);
         }
     }
 }

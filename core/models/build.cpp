@@ -53,12 +53,12 @@ void build_mla(TreeBuilder &b, Module &layer, int64_t il) {
     b.rmsnorm(*attn, "kv_a_layernorm", blk(il, "attn_kv_a_norm.weight"), hp.kv_lora_rank);
     if (hp.mla_split_kv_b) {
         // Per-head absorbed matrices: (qk_nope, kv_lora, n_head) and (kv_lora, v, n_head).
-        b.weighted(*attn, "k_b_proj", "Linear", "linear",
+        b.weighted(*attn, "k_b_proj", "LinearHeads", "linear_heads",
                    {{"weight",
                      blk(il, "attn_k_b.weight"),
                      {hp.qk_nope_dim, hp.kv_lora_rank, hp.n_head},
                      true}});
-        b.weighted(*attn, "v_b_proj", "Linear", "linear",
+        b.weighted(*attn, "v_b_proj", "LinearHeads", "linear_heads",
                    {{"weight",
                      blk(il, "attn_v_b.weight"),
                      {hp.kv_lora_rank, hp.value_length, hp.n_head},

@@ -17,6 +17,7 @@ void add_rmsnorm_kernels(KernelLists &lists);
 void add_rope_kernels(KernelLists &lists);
 void add_linear_kernels(KernelLists &lists);
 void add_attention_kernels(KernelLists &lists);
+void add_attention_mla_kernels(KernelLists &lists); // attention_mla, linear_heads
 void add_router_kernels(KernelLists &lists);
 void add_moe_kernels(KernelLists &lists);
 void add_elementwise_kernels(KernelLists &lists); // swiglu, add

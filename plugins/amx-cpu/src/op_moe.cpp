@@ -4,6 +4,10 @@
 // experts, runs every active expert's gate and up products in one parallel job (tokens
 // gathered through an index, no copies), applies swiglu, prepares the hidden rows once,
 // runs all down products in a second job and sums each token's slots in slot order.
+//
+// sigmoid_mul: in {x F32 (n, T), g F32 (1, T)}; out {F32 (n, T)}: y_t = x_t * sigmoid(g_t)
+// (out may alias x). Qwen2-MoE scales its shared expert's output by a sigmoid gate, one
+// scalar per token; the op vocabulary has no element-wise sigmoid, so it has its own name.
 #include "kernel_api.h"
 #include "kernels.h"
 #include "ref_math.h"
@@ -11,6 +15,7 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace graft::amx_cpu {
@@ -238,11 +243,68 @@ class MoeExpertsRef {
     MoeConfig cfg_;
 };
 
+constexpr const char *kSigmoidMulOp = "sigmoid_mul";
+
+bool sigmoid_mul_io(const graft_kernel_call &call, F32Rows &x, F32Rows &g, F32Rows &y) {
+    if (!arity(kSigmoidMulOp, call, 2, 1) ||
+        !f32_rows(kSigmoidMulOp, "input x", call.inputs[0], -1, x) ||
+        !f32_rows(kSigmoidMulOp, "input gate", call.inputs[1], 1, g) ||
+        !f32_rows(kSigmoidMulOp, "output", call.outputs[0], x.n, y))
+        return false;
+    if (g.rows != x.rows || y.rows != x.rows)
+        return bad("sigmoid_mul: x, gate and output must have one row per token, got " +
+                   describe(call.inputs[0]) + ", " + describe(call.inputs[1]) + " and " +
+                   describe(call.outputs[0]));
+    return true;
+}
+
+class SigmoidMul {
+  public:
+    graft_status init(const graft_kernel_config &) { return GRAFT_OK; }
+    graft_status run(const graft_kernel_call &call) {
+        F32Rows x, g, y;
+        if (!sigmoid_mul_io(call, x, g, y))
+            return invalid();
+        const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, x.n));
+        ThreadPool::instance().parallel_for(x.rows, grain, [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t) {
+                const __m256 s = _mm256_set1_ps(1.0f / (1.0f + simd::exp_scalar(-g.row(t)[0])));
+                const float *src = x.row(t);
+                float *dst = y.row(t);
+                int64_t i = 0;
+                for (; i + 8 <= x.n; i += 8)
+                    _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(src + i), s));
+                for (; i < x.n; ++i)
+                    dst[i] = src[i] * _mm256_cvtss_f32(s);
+            }
+        });
+        return GRAFT_OK;
+    }
+};
+
+class SigmoidMulRef {
+  public:
+    graft_status init(const graft_kernel_config &) { return GRAFT_OK; }
+    graft_status run(const graft_kernel_call &call) {
+        F32Rows x, g, y;
+        if (!sigmoid_mul_io(call, x, g, y))
+            return invalid();
+        for (int64_t t = 0; t < x.rows; ++t) {
+            const float s = 1.0f / (1.0f + std::exp(-g.row(t)[0]));
+            for (int64_t i = 0; i < x.n; ++i)
+                y.row(t)[i] = x.row(t)[i] * s;
+        }
+        return GRAFT_OK;
+    }
+};
+
 } // namespace
 
 void add_moe_kernels(KernelLists &lists) {
     lists.fast.push_back(make_kernel<MoeExperts>(kOp, "moe_experts", linear_dtypes()));
+    lists.fast.push_back(make_kernel<SigmoidMul>(kSigmoidMulOp, "sigmoid_mul", {}));
     lists.ref.push_back(make_kernel<MoeExpertsRef>(kOp, "moe_experts_ref", linear_dtypes()));
+    lists.ref.push_back(make_kernel<SigmoidMulRef>(kSigmoidMulOp, "sigmoid_mul_ref", {}));
 }
 
 } // namespace graft::amx_cpu

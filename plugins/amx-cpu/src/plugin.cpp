@@ -59,6 +59,7 @@ PluginState &state() {
         add_rope_kernels(lists);
         add_linear_kernels(lists);
         add_attention_kernels(lists);
+        add_attention_mla_kernels(lists);
         add_router_kernels(lists);
         add_moe_kernels(lists);
         add_elementwise_kernels(lists);

@@ -272,10 +272,27 @@ typedef struct graft_prepared_weight {
  *              and attends causally over 0..n_past+T-1 (query t sees 0..n_past+t);
  *              softmax(scale * q.k) in F32; out {F32 (head_dim, n_head, T)}. Query head h
  *              uses KV head h / (n_head / n_head_kv).
+ *  attention_mla  multi-head latent attention (DeepSeek-V2/V3) in the latent space;
+ *              params n_head, kv_lora_rank, rope_dim, scale; per call n_past;
+ *              in {q_lat F32 (kv_lora_rank, n_head, T) (queries times W_uk, per head),
+ *                  q_pe F32 (rope_dim, n_head, T) (rotated), kv F32 (kv_lora_rank +
+ *                  rope_dim, T) (this pass's latent rows [c_kv | k_pe]), cache F32 or F16
+ *                  (kv_lora_rank + rope_dim, n_ctx) (one sequence's latent rows)};
+ *              the kernel stores kv at positions n_past..n_past+T-1 of the cache and for
+ *              query t attends over 0..n_past+t: p = softmax(scale * (q_lat . c + q_pe .
+ *              k_pe)) in F32; out {F32 (kv_lora_rank, n_head, T)} = sum p c. All heads
+ *              read the same latent rows; the caller applies W_uv per head.
+ *  linear_heads  a linear per head (DeepSeek's W_uk and W_uv): weights {W (n_in, n_out,
+ *              n_head), any dtype the kernel declares}; in {x F32 (n_in, n_head, T)};
+ *              out {F32 (n_out, n_head, T)}: out[:, h, t] = x[:, h, t] . W[:, :, h].
  *  router      weights {gate W (n_embd, n_expert), bias F32 (n_expert) (optional)};
  *              params top_k, gating ("softmax" | "sigmoid"), norm_topk (0/1), scale,
  *              n_group, topk_group; in {x F32 (n_embd, T)};
- *              out {ids I32 (top_k, T), weights F32 (top_k, T)}
+ *              out {ids I32 (top_k, T), weights F32 (top_k, T)}: probs = softmax or
+ *              sigmoid of W x; experts chosen by probs + bias (the bias only selects),
+ *              among the topk_group best of n_group groups (a group scores the sum of
+ *              its two best); weights are the chosen probs, divided by their sum when
+ *              norm_topk, times scale. Ties go to the lower expert id.
  *  moe_experts weights {gate (n_embd, n_ff, n_expert), up (n_embd, n_ff, n_expert),
  *              down (n_ff, n_embd, n_expert)}; in {x F32 (n_embd, T), ids I32 (k, T),
  *              weights F32 (k, T)}; out {F32 (n_embd, T)}:

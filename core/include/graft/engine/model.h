@@ -78,9 +78,17 @@ class Model {
     // loaded with LoadOptions::profile; sorted by module name.
     std::vector<KernelProfile> profile() const;
     void reset_profile();
+    // Tracing: `observer` sees the outputs of every kernel call from now on (a traced
+    // forward pass in `graft ab`); an empty function turns it off, leaving the calls as
+    // cheap as without it.
+    void set_observer(KernelObserver observer);
 
     // Copies the first n cached tokens of slot src into slot dst (prompt reuse).
     void copy_slot(int src, int dst, int64_t n);
+    // Copies the first n cached tokens of `other`'s slot into the same slot here (a server
+    // switching plans). Throws graft::Error unless both caches have the same attention
+    // modules, shapes and element type.
+    void copy_slot_from(Model &other, int slot, int64_t n);
 
     // For the forward passes.
     struct Kernels {
@@ -93,7 +101,9 @@ class Model {
     Arena &arena(Device &device);
     struct Cache {
         Device *device;
-        std::vector<void *> k, v; // per slot: (head_dim, n_head_kv, n_ctx)
+        // per slot: (head_dim, n_head_kv, n_ctx); for attention_mla k holds the latent rows
+        // (kv_lora_rank + rope dims, 1, n_ctx) and v is empty (head_dim_v = 0)
+        std::vector<void *> k, v;
         int64_t head_dim_k, head_dim_v, n_head_kv;
     };
     Cache &cache(const std::string &attention_module);
@@ -111,6 +121,7 @@ class Model {
     std::map<std::string, Kernels> kernels_;
     std::map<std::string, Cache> caches_;
     std::map<std::string, uint64_t> device_bytes_;
+    KernelObserver observer_; // the instances point to it
     std::vector<float> logits_;
     std::unique_ptr<Forward> forward_;
     friend class Forward;
@@ -128,5 +139,14 @@ class Forward {
 std::vector<Param> op_params(const models::HParams &hp, const models::Module &module);
 
 std::unique_ptr<Forward> make_dense_forward(Model &model); // llama, qwen2, qwen3
+std::unique_ptr<Forward> make_moe_forward(Model &model); // mixtral, qwen2moe, qwen3moe
+// The router's op attributes (top_k, gating, norm_topk, scale, n_group, topk_group).
+std::vector<Param> router_params(const models::HParams &hp);
+std::unique_ptr<Forward> make_deepseek2_forward(Model &model); // MLA, experts
+// The rope op's YaRN attributes (ext_factor, attn_factor, beta_fast, beta_slow) as
+// llama.cpp derives them; empty when the model does not use YaRN.
+std::vector<Param> rope_yarn_params(const models::HParams &hp);
+// attention_mla's attributes: n_head, kv_lora_rank, rope_dim and the scale with YaRN's mscale.
+std::vector<Param> mla_attention_params(const models::HParams &hp);
 
 } // namespace graft::engine
