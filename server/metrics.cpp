@@ -111,6 +111,34 @@ std::string Metrics::render(const std::vector<std::unique_ptr<ModelHost>> &model
         for (const Row &r : rows)
             out += std::string(s.name) + "{model=\"" + r.model + "\"} " + s.value(r) + "\n";
     }
+
+    // The plan each model serves: its generation and the kernels it runs.
+    std::string generations, failed, kernels;
+    for (const auto &m : models) {
+        const std::string model = label(m->name());
+        failed += "graft_rules_switches_failed_total{model=\"" + model + "\"} " +
+                  std::to_string(m->switches_failed()) + "\n";
+        const auto plan = m->ready() ? m->plan() : nullptr;
+        if (!plan)
+            continue;
+        generations += "graft_plan_generation{model=\"" + model + "\"} " +
+                       std::to_string(plan->generation) + "\n";
+        for (const auto &[key, modules] : plan->kernels) {
+            const auto &[kernel, device, phase] = key;
+            kernels += "graft_kernel_modules{model=\"" + model + "\",kernel=\"" + label(kernel) +
+                       "\",device=\"" + label(device) + "\",phase=\"" + phase + "\"} " +
+                       std::to_string(modules) + "\n";
+        }
+    }
+    header(out, "graft_plan_generation", "gauge",
+           "The plan serving new requests: 1 for the first, +1 per switch of rules.");
+    out += generations;
+    header(out, "graft_rules_switches_failed_total", "counter",
+           "Switches of rules whose new plan could not be built (the old one kept serving).");
+    out += failed;
+    header(out, "graft_kernel_modules", "gauge",
+           "Modules of the serving plan bound to each kernel, by device and phase.");
+    out += kernels;
     return out;
 }
 

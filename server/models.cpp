@@ -25,18 +25,83 @@ std::string ModelHost::error() const {
     return error_;
 }
 
+namespace {
+
+// Request ids the host hands out carry the plan's generation, so that a cancel reaches the
+// scheduler that runs the request even after a switch.
+constexpr int kGenerationShift = 40;
+
+uint64_t host_id(uint64_t generation, uint64_t scheduler_id) {
+    return generation << kGenerationShift | scheduler_id;
+}
+
+// Attention modules' kernels and devices: when they are unchanged, so is the KV cache's
+// place and layout, and cached prompts can move to the new plan.
+std::string attention_placement(const engine::Model &model) {
+    std::string out;
+    for (const engine::KernelProfile &k : model.profile())
+        if (k.op.rfind("attention", 0) == 0)
+            out += k.module + "=" + k.kernel + "@" + k.device + (k.prefill_only ? "(p)" : "") + ";";
+    return out;
+}
+
+} // namespace
+
+std::string file_stamp(const std::filesystem::path &path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec)
+        return {};
+    const auto time = std::filesystem::last_write_time(path, ec);
+    if (ec)
+        return {};
+    return std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
+}
+
+std::shared_ptr<PlanRun> ModelHost::start_plan(LoadedModel loaded, std::filesystem::path rules,
+                                               std::string stamp, uint64_t generation) {
+    if (!loaded.model || !loaded.model->model)
+        throw Error("the loader returned no model");
+    auto run = std::make_shared<PlanRun>();
+    run->generation = generation;
+    run->rules = std::move(rules);
+    run->rules_stamp = std::move(stamp);
+    run->loaded = std::move(loaded);
+    const engine::Model &model = *run->loaded.model->model;
+    if (model.n_ctx() != n_ctx_ || model.n_slots() != n_slots_)
+        throw Error("the new plan has a context of " + std::to_string(model.n_ctx()) +
+                    " tokens and " + std::to_string(model.n_slots()) + " slots; the model has " +
+                    std::to_string(n_ctx_) + " and " + std::to_string(n_slots_));
+    for (const engine::KernelProfile &k : model.profile())
+        ++run->kernels[{k.kernel, k.device, k.prefill_only ? "prefill" : "decode"}];
+    run->attention_placement = attention_placement(model);
+    engine::SchedulerOptions options;
+    options.max_queue = max_queue_;
+    run->scheduler =
+        std::make_unique<engine::Scheduler>(*run->loaded.model->model, *tokenizer_, options);
+    return run;
+}
+
 void ModelHost::load(const std::atomic<bool> &stopping) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
-        loaded_ = source_.load(stopping);
-        if (!loaded_.model || !loaded_.model->model || !loaded_.model->tokenizer)
+        const std::string stamp = source_.rules.empty() ? "" : file_stamp(source_.rules);
+        LoadedModel loaded = source_.load(stopping);
+        if (!loaded.model || !loaded.model->model || !loaded.model->tokenizer)
             throw Error("the loader returned no model");
-        prepare_chat();
-        describe();
-        engine::SchedulerOptions options;
-        options.max_queue = max_queue_;
-        scheduler_ = std::make_unique<engine::Scheduler>(*loaded_.model->model,
-                                                         *loaded_.model->tokenizer, options);
+        engine::OpenedModel &m = *loaded.model;
+        file_ = m.file;
+        tree_ = m.tree;
+        tokenizer_ = std::move(m.tokenizer);
+        n_ctx_ = m.model->n_ctx();
+        n_slots_ = m.model->n_slots();
+        prepare_chat(m);
+        describe(m);
+        auto run = start_plan(std::move(loaded), source_.rules, stamp, 1);
+        {
+            std::unique_lock lk(plans_mutex_);
+            current_ = std::move(run);
+        }
         load_seconds_ =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         state_.store(State::ready, std::memory_order_release);
@@ -50,36 +115,217 @@ void ModelHost::load(const std::atomic<bool> &stopping) {
 }
 
 void ModelHost::stop() {
-    std::unique_lock lk(scheduler_mutex_);
-    scheduler_.reset();
+    stopping_ = true;
+    // Switches give up (their loads poll stopping_), drains stop waiting. A switch that
+    // ends meanwhile may add its drain: join until none is left.
+    for (;;) {
+        std::vector<Worker> threads;
+        {
+            std::lock_guard lk(threads_mutex_);
+            threads.swap(threads_);
+        }
+        if (threads.empty())
+            break;
+        for (Worker &w : threads)
+            w.thread.join();
+    }
+    std::shared_ptr<PlanRun> current;
+    std::vector<std::shared_ptr<PlanRun>> draining;
+    {
+        std::unique_lock lk(plans_mutex_);
+        current = std::move(current_);
+        draining.swap(draining_);
+    }
+    // Destroying the schedulers answers what they still run (as cancelled).
+    if (current)
+        current->scheduler.reset();
+    for (auto &d : draining)
+        d->scheduler.reset();
 }
 
-int64_t ModelHost::n_ctx() const {
-    return loaded_.model->model->n_ctx();
+std::shared_ptr<const PlanRun> ModelHost::plan() const {
+    std::shared_lock lk(plans_mutex_);
+    return current_;
+}
+
+size_t ModelHost::draining() const {
+    std::shared_lock lk(plans_mutex_);
+    return draining_.size();
+}
+
+std::shared_ptr<PlanRun> ModelHost::find_plan(uint64_t generation) const {
+    if (current_ && current_->generation == generation)
+        return current_;
+    for (const auto &d : draining_)
+        if (d->generation == generation)
+            return d;
+    return nullptr;
 }
 
 uint64_t ModelHost::submit(std::vector<int32_t> prompt, engine::GenerateParams params,
                            engine::Scheduler::Callbacks callbacks) {
-    std::shared_lock lk(scheduler_mutex_);
-    if (!scheduler_)
+    std::shared_lock lk(plans_mutex_);
+    if (!current_ || !current_->scheduler)
         throw ApiError(http::status::service_unavailable, "the server is shutting down",
                        "server_error");
-    return scheduler_->submit(std::move(prompt), std::move(params), std::move(callbacks));
+    return host_id(
+        current_->generation,
+        current_->scheduler->submit(std::move(prompt), std::move(params), std::move(callbacks)));
 }
 
 void ModelHost::cancel(uint64_t id) {
-    std::shared_lock lk(scheduler_mutex_);
-    if (scheduler_)
-        scheduler_->cancel(id);
+    std::shared_lock lk(plans_mutex_);
+    const auto run = find_plan(id >> kGenerationShift);
+    if (run && run->scheduler)
+        run->scheduler->cancel(id & ((uint64_t{1} << kGenerationShift) - 1));
 }
 
 std::optional<engine::SchedulerStats> ModelHost::stats() const {
     if (!ready())
         return std::nullopt;
-    std::shared_lock lk(scheduler_mutex_);
-    if (!scheduler_)
+    std::shared_lock lk(plans_mutex_);
+    if (!current_ || !current_->scheduler)
         return std::nullopt;
-    return scheduler_->stats();
+    engine::SchedulerStats total = current_->scheduler->stats();
+    // Requests still finishing on an old plan count as active; its counters carry on.
+    for (const auto &d : draining_) {
+        if (!d->scheduler)
+            continue;
+        const engine::SchedulerStats s = d->scheduler->stats();
+        total.queued += s.queued;
+        total.active += s.active;
+        total.requests += s.requests;
+        total.prompt_tokens += s.prompt_tokens;
+        total.reused_tokens += s.reused_tokens;
+        total.generated_tokens += s.generated_tokens;
+        total.prefill_seconds += s.prefill_seconds;
+        total.decode_seconds += s.decode_seconds;
+    }
+    total.requests += retired_.requests;
+    total.prompt_tokens += retired_.prompt_tokens;
+    total.reused_tokens += retired_.reused_tokens;
+    total.generated_tokens += retired_.generated_tokens;
+    total.prefill_seconds += retired_.prefill_seconds;
+    total.decode_seconds += retired_.decode_seconds;
+    return total;
+}
+
+RulesSwitch ModelHost::switch_rules(const std::filesystem::path &rules) {
+    if (!ready())
+        throw Error("model '" + name_ + "' is not loaded");
+    if (!source_.load_with_rules)
+        throw Error("model '" + name_ + "' cannot switch rules (its loader does not say how)");
+    std::lock_guard serial(switch_mutex_);
+    if (stopping_)
+        throw Error("the server is stopping");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::shared_ptr<PlanRun> old = std::const_pointer_cast<PlanRun>(plan());
+    if (!old)
+        throw Error("the server is stopping");
+    std::shared_ptr<PlanRun> next;
+    try {
+        const std::string stamp = file_stamp(rules);
+        next = start_plan(source_.load_with_rules(rules, stopping_), rules, stamp,
+                          old->generation + 1);
+    } catch (const std::exception &e) {
+        ++switches_failed_;
+        throw Error(std::string("the new rules were not applied (the old plan keeps serving): ") +
+                    e.what());
+    }
+    RulesSwitch result;
+    result.model = name_;
+    result.rules = rules;
+    result.generation = next->generation;
+    result.kv_kept = next->attention_placement == old->attention_placement;
+    {
+        std::unique_lock lk(plans_mutex_);
+        if (stopping_ || current_ != old)
+            throw Error("the server is stopping");
+        draining_.push_back(old);
+        current_ = next;
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard lk(threads_mutex_);
+    spawn([this, old = std::move(old), next = std::move(next), keep = result.kv_kept]() mutable {
+        drain(std::move(old), std::move(next), keep);
+    });
+    return result;
+}
+
+void ModelHost::switch_rules_async(
+    std::filesystem::path rules,
+    std::function<void(const RulesSwitch *, const std::string &)> done) {
+    std::lock_guard lk(threads_mutex_);
+    if (stopping_) {
+        done(nullptr, "the server is stopping");
+        return;
+    }
+    spawn([this, rules = std::move(rules), done = std::move(done)] {
+        try {
+            const RulesSwitch result = switch_rules(rules);
+            done(&result, "");
+        } catch (const std::exception &e) {
+            done(nullptr, e.what());
+        }
+    });
+}
+
+void ModelHost::spawn(std::function<void()> fn) {
+    for (auto it = threads_.begin(); it != threads_.end();)
+        if (it->done->load()) {
+            it->thread.join();
+            it = threads_.erase(it);
+        } else {
+            ++it;
+        }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    threads_.push_back({std::thread([fn = std::move(fn), done] {
+                            fn();
+                            done->store(true);
+                        }),
+                        done});
+}
+
+// Waits until the old plan has finished its requests, moves the prompts cached in its
+// slots to the new plan when the KV cache's placement is unchanged, and destroys it.
+void ModelHost::drain(std::shared_ptr<PlanRun> old, std::shared_ptr<PlanRun> next, bool keep_kv) {
+    while (!stopping_) {
+        const engine::SchedulerStats s = old->scheduler->stats();
+        if (s.queued == 0 && s.active == 0)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (stopping_)
+        return; // stop() destroys what is left
+    if (keep_kv && next->scheduler) {
+        engine::Model &from = *old->loaded.model->model;
+        engine::Model &to = *next->loaded.model->model;
+        const auto prefixes = old->scheduler->idle_prefixes();
+        for (size_t slot = 0; slot < prefixes.size(); ++slot) {
+            if (prefixes[slot].empty())
+                continue;
+            const int64_t n = static_cast<int64_t>(prefixes[slot].size());
+            const int s = static_cast<int>(slot);
+            try {
+                next->scheduler->adopt_prefix(s, prefixes[slot],
+                                              [&] { to.copy_slot_from(from, s, n); });
+            } catch (const std::exception &e) { // the cache stays empty: only slower
+                spdlog::warn("{}: cached prompt of slot {} not carried over: {}", name_, s,
+                             e.what());
+            }
+        }
+    }
+    const engine::SchedulerStats last = old->scheduler->stats();
+    std::unique_lock lk(plans_mutex_);
+    std::erase(draining_, old);
+    retired_.requests += last.requests;
+    retired_.prompt_tokens += last.prompt_tokens;
+    retired_.reused_tokens += last.reused_tokens;
+    retired_.generated_tokens += last.generated_tokens;
+    retired_.prefill_seconds += last.prefill_seconds;
+    retired_.decode_seconds += last.decode_seconds;
+    lk.unlock();
+    old.reset(); // the scheduler's thread ends, then the model's memory is freed
 }
 
 namespace {
@@ -115,9 +361,8 @@ std::string human_count(uint64_t n) {
 
 } // namespace
 
-void ModelHost::prepare_chat() {
-    const engine::OpenedModel &m = *loaded_.model;
-    const tokenizer::Tokenizer &tok = *m.tokenizer;
+void ModelHost::prepare_chat(const engine::OpenedModel &m) {
+    const tokenizer::Tokenizer &tok = *tokenizer_;
     if (tok.bos() >= 0)
         bos_text_ = tok.token_text(tok.bos());
     if (tok.eos() >= 0)
@@ -137,8 +382,7 @@ void ModelHost::prepare_chat() {
     template_label_ = builtin_;
 }
 
-void ModelHost::describe() {
-    const engine::OpenedModel &m = *loaded_.model;
+void ModelHost::describe(const engine::OpenedModel &m) {
     details_.family = m.tree->hparams.family;
     std::map<std::string, uint64_t> bytes_by_dtype;
     for (const gguf::TensorInfo &t : m.file->tensors()) {

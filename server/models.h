@@ -8,10 +8,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 namespace graft::server {
@@ -23,6 +28,20 @@ struct ModelDetails {
     uint64_t n_params = 0, size_bytes = 0;
     std::string digest; // a fingerprint of the file (path, size, time)
     std::chrono::system_clock::time_point modified;
+};
+
+// One plan of a served model, loaded, with the scheduler that runs it. A switch of rules
+// makes a new one; the old one drains (its requests finish) and is then destroyed.
+struct PlanRun {
+    uint64_t generation = 0;                      // 1 for the first plan, +1 per switch
+    std::filesystem::path rules;                  // "" for the family's default rules
+    std::string rules_stamp;                      // file_stamp(rules) before it was read
+    LoadedModel loaded;                           // its tokenizer is moved to the ModelHost
+    std::unique_ptr<engine::Scheduler> scheduler; // after `loaded`: destroyed before it
+    // The kernels in use: (kernel "plugin/impl", device, phase "decode"/"prefill") ->
+    // modules, from the loaded model.
+    std::map<std::tuple<std::string, std::string, std::string>, int> kernels;
+    std::string attention_placement; // attention modules' kernels and devices, for KV reuse
 };
 
 class ModelHost {
@@ -45,9 +64,25 @@ class ModelHost {
     void stop();
 
     // --- the rest only once ready() ---
-    const engine::OpenedModel &opened() const { return *loaded_.model; }
-    const tokenizer::Tokenizer &tokenizer() const { return *loaded_.model->tokenizer; }
-    int64_t n_ctx() const;
+    // The GGUF file and module tree (the same for every plan).
+    const gguf::File &file() const { return *file_; }
+    const models::Model &tree() const { return *tree_; }
+    const tokenizer::Tokenizer &tokenizer() const { return *tokenizer_; }
+    int64_t n_ctx() const { return n_ctx_; }
+    int n_slots() const { return n_slots_; }
+    // The plan serving new requests (null once stopped).
+    std::shared_ptr<const PlanRun> plan() const;
+    // Plans still finishing requests after a switch.
+    size_t draining() const;
+    uint64_t switches_failed() const { return switches_failed_.load(); }
+
+    // Loads the model with `rules` and makes it the plan for new requests; the old plan
+    // drains. Serialised with other switches. Throws graft::Error when the new plan cannot
+    // be built (the old one keeps serving) or the model is not ready or stopping.
+    RulesSwitch switch_rules(const std::filesystem::path &rules);
+    // The same on a thread of the host's own; `done` gets the result or the error.
+    void switch_rules_async(std::filesystem::path rules,
+                            std::function<void(const RulesSwitch *, const std::string &)> done);
     const ModelDetails &details() const { return details_; }
     double load_seconds() const { return load_seconds_; }
 
@@ -73,8 +108,12 @@ class ModelHost {
     const std::string &template_label() const { return template_label_; }
 
   private:
-    void prepare_chat();
-    void describe();
+    void prepare_chat(const engine::OpenedModel &m);
+    void describe(const engine::OpenedModel &m);
+    std::shared_ptr<PlanRun> start_plan(LoadedModel loaded, std::filesystem::path rules,
+                                        std::string stamp, uint64_t generation);
+    void drain(std::shared_ptr<PlanRun> old, std::shared_ptr<PlanRun> next, bool keep_kv);
+    std::shared_ptr<PlanRun> find_plan(uint64_t generation) const;
 
     std::string name_;
     ModelSource source_;
@@ -82,15 +121,39 @@ class ModelHost {
     std::atomic<State> state_{State::loading};
     mutable std::mutex error_mutex_;
     std::string error_;
-    LoadedModel loaded_;
+    std::shared_ptr<const gguf::File> file_;
+    std::shared_ptr<const models::Model> tree_;
+    std::unique_ptr<tokenizer::Tokenizer> tokenizer_; // the first plan's, shared by all
+    int64_t n_ctx_ = 0;
+    int n_slots_ = 0;
     ModelDetails details_;
     double load_seconds_ = 0;
     std::unique_ptr<chat::Template> template_;
     std::string template_source_, template_label_, builtin_;
     std::string bos_text_, eos_text_;
-    mutable std::shared_mutex scheduler_mutex_; // unique only to destroy the scheduler
-    std::unique_ptr<engine::Scheduler> scheduler_;
+    // Unique only to install or remove plans; submits hold it shared so that a plan is
+    // never destroyed under them.
+    mutable std::shared_mutex plans_mutex_;
+    std::shared_ptr<PlanRun> current_;
+    std::vector<std::shared_ptr<PlanRun>> draining_;
+    std::mutex switch_mutex_; // one switch at a time
+    std::atomic<bool> stopping_{false};
+    std::atomic<uint64_t> switches_failed_{0};
+    engine::SchedulerStats retired_; // counters of plans drained and destroyed (plans_mutex_)
+    // Switches and drains run on threads of their own; finished ones are joined when the
+    // next starts, the rest by stop().
+    struct Worker {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    void spawn(std::function<void()> fn); // under threads_mutex_
+    std::mutex threads_mutex_;
+    std::vector<Worker> threads_;
 };
+
+// Size and modification time of a file, "" when it cannot be read: what --watch-rules
+// compares.
+std::string file_stamp(const std::filesystem::path &path);
 
 // Finds a model by the name a client gives: exact, or with Ollama's ":latest" tag.
 ModelHost *find_model(const std::vector<std::unique_ptr<ModelHost>> &models, std::string_view name);

@@ -1,5 +1,6 @@
 // Ollama-compatible endpoints: /api/chat, /api/generate, /api/tags, /api/show, /api/ps,
 // /api/version.
+#include "admin.h"
 #include "generation.h"
 #include "routes.h"
 
@@ -209,12 +210,16 @@ void ps(ServerState &state, Request &, const std::shared_ptr<Reply> &reply) {
             continue;
         json::object o = listing(*m);
         o["expires_at"] = "9999-12-31T23:59:59Z"; // loaded for the server's lifetime
+        const auto plan = m->plan();
+        if (!plan)
+            continue;
         uint64_t vram = 0;
-        for (const auto &[device, bytes] : m->opened().model->bytes_per_device())
+        for (const auto &[device, bytes] : plan->loaded.model->model->bytes_per_device())
             if (device != "cpu")
                 vram += bytes;
         o["size_vram"] = vram;
         o["context_length"] = m->n_ctx();
+        o["graft"] = plan_json(*m, *plan);
         models.push_back(std::move(o));
     }
     reply->send(json_response(json::object{{"models", std::move(models)}}));
@@ -224,7 +229,7 @@ void show(ServerState &state, Request &request, const std::shared_ptr<Reply> &re
     const json::object body = parse_body(request.body());
     const Fields f(body);
     ModelHost &m = state.require(model_name(f));
-    const models::HParams &hp = m.opened().tree->hparams;
+    const models::HParams &hp = m.tree().hparams;
     const std::string &arch = hp.arch;
     json::object info{{"general.architecture", arch},
                       {"general.parameter_count", m.details().n_params},
@@ -240,10 +245,10 @@ void show(ServerState &state, Request &request, const std::shared_ptr<Reply> &re
         info[arch + ".expert_count"] = hp.n_expert;
         info[arch + ".expert_used_count"] = hp.n_expert_used;
     }
-    const std::string name = m.opened().file->get_string("general.name", "");
+    const std::string name = m.file().get_string("general.name", "");
     if (!name.empty())
         info["general.name"] = name;
-    const std::string path = m.opened().file->name();
+    const std::string path = m.file().name();
     reply->send(json_response(json::object{
         {"modelfile", "# served by graft\nFROM " + path + "\n"},
         {"parameters", ""},

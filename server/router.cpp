@@ -107,7 +107,7 @@ Flavor flavor_of_path(std::string_view path) {
 } // namespace
 
 Router::Router(ServerState &state) : state_(state) {
-    for (auto list : {openai_routes(), ollama_routes(), misc_routes()})
+    for (auto list : {openai_routes(), ollama_routes(), misc_routes(), admin_routes()})
         for (Route &r : list)
             routes_.push_back(std::move(r));
 }

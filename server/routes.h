@@ -39,7 +39,8 @@ struct Route {
 
 std::vector<Route> openai_routes();
 std::vector<Route> ollama_routes();
-std::vector<Route> misc_routes(); // health, metrics, tokenize, the chat page
+std::vector<Route> misc_routes();  // health, metrics, tokenize, the chat page
+std::vector<Route> admin_routes(); // switching rules (admin.cpp)
 
 // The connection handler: Host and Origin checks, CORS, the API key, routing, errors,
 // request counting.

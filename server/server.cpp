@@ -1,4 +1,5 @@
 // The server's life: listening, I/O threads, loading models in the background, stopping.
+#include "admin.h"
 #include "routes.h"
 #include "session.h"
 
@@ -97,8 +98,8 @@ struct Server::Impl {
             char seconds[32];
             std::snprintf(seconds, sizeof seconds, "%.1f", model->load_seconds());
             log("graft: model '" + model->name() + "' ready (" + std::to_string(model->n_ctx()) +
-                " tokens of context, " + std::to_string(model->opened().model->n_slots()) +
-                " slots, loaded in " + seconds + " s)");
+                " tokens of context, " + std::to_string(model->n_slots()) + " slots, loaded in " +
+                seconds + " s)");
         }
     }
 };
@@ -155,6 +156,14 @@ void Server::stop() {
     impl_->request_stop();
 }
 
+RulesSwitch Server::switch_rules(const std::string &model, const std::filesystem::path &rules) {
+    const auto &models = impl_->state.models;
+    ModelHost *host = model.empty() ? models.front().get() : find_model(models, model);
+    if (!host)
+        throw Error("no model '" + model + "' is served here");
+    return host->switch_rules(rules);
+}
+
 int Server::run() {
     Impl &s = *impl_;
     if (s.state.options.handle_signals) {
@@ -181,7 +190,14 @@ int Server::run() {
             --running;
             done_cv.notify_all();
         });
-    std::thread loader([&s] { s.load_models(); });
+    std::unique_ptr<RulesWatcher> watcher;
+    std::thread loader([&s, &watcher] {
+        s.load_models();
+        if (s.state.options.watch_rules && !s.stopping)
+            watcher =
+                std::make_unique<RulesWatcher>(s.state.models, s.state.options.watch_interval_ms,
+                                               [&s](const std::string &l) { s.log(l); });
+    });
 
     {
         std::unique_lock lk(s.stop_mutex);
@@ -198,6 +214,7 @@ int Server::run() {
     // its connection), then the connections close once those answers are written.
     for (auto &model : s.state.models)
         model->stop();
+    watcher.reset(); // after the models: a switch it runs gives up once they stop
     {
         std::lock_guard lk(s.sessions_mutex);
         for (auto &weak : s.sessions)

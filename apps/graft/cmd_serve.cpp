@@ -23,14 +23,15 @@ struct ServeOptions {
 // Loads one model for the server: like load_model, with plain progress lines (the server's
 // log is not a terminal widget) and a way out when the server is stopped meanwhile.
 server::LoadedModel load_for_server(const GlobalOptions &global, const ModelOptions &o,
-                                    const std::filesystem::path &path, int n_slots,
+                                    const std::filesystem::path &path,
+                                    const std::filesystem::path &rules, int n_slots,
                                     const std::atomic<bool> &stopping) {
     server::LoadedModel out;
     out.registry =
         std::make_unique<host::Registry>(host::Registry::discover(plugin_search_path(global)));
     engine::OpenOptions open;
     open.model = path;
-    open.rules = o.rules;
+    open.rules = rules;
     open.load.threads = o.threads;
     open.load.n_ctx = o.ctx;
     open.load.n_slots = n_slots;
@@ -54,6 +55,8 @@ server::LoadedModel load_for_server(const GlobalOptions &global, const ModelOpti
 
 int serve(const GlobalOptions &global, ServeOptions &o) {
     std::vector<std::filesystem::path> paths(o.models.begin(), o.models.end());
+    if (o.server.watch_rules && o.model.rules.empty())
+        throw Error("--watch-rules needs --rules: the file to watch");
     if (paths.empty()) {
         paths.push_back(demo_model_path());
         if (!std::filesystem::exists(paths.back()))
@@ -66,9 +69,19 @@ int serve(const GlobalOptions &global, ServeOptions &o) {
         const std::string name = path.stem().string();
         if (!names.insert(name).second)
             throw Error("two models are named '" + name + "' (the file name without .gguf)");
-        sources.push_back({name, [&global, &o, path](const std::atomic<bool> &stopping) {
-                               return load_for_server(global, o.model, path, o.parallel, stopping);
-                           }});
+        server::ModelSource source;
+        source.name = name;
+        source.rules = o.model.rules;
+        source.load = [&global, &o, path](const std::atomic<bool> &stopping) {
+            return load_for_server(global, o.model, path, o.model.rules, o.parallel, stopping);
+        };
+        // A switch of rules (POST /admin/rules, --watch-rules) loads the model again with
+        // the other file; the plugins are discovered again, so a new plugin can be used.
+        source.load_with_rules = [&global, &o, path](const std::filesystem::path &rules,
+                                                     const std::atomic<bool> &stopping) {
+            return load_for_server(global, o.model, path, rules, o.parallel, stopping);
+        };
+        sources.push_back(std::move(source));
     }
     o.server.log = [](const std::string &line) {
         std::fprintf(stderr, "%s\n", line.c_str());
@@ -121,6 +134,9 @@ void add_serve_command(CLI::App &app, GlobalOptions &global) {
     cmd->add_option("--body-limit", o->server.body_limit, "Largest request body in bytes")
         ->capture_default_str()
         ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32));
+    cmd->add_flag("--watch-rules", o->server.watch_rules,
+                  "Switch to the new plan when the --rules file changes, without a restart "
+                  "(requests in flight finish on the old plan)");
     add_model_options(*cmd, o->model);
     cmd->callback([&global, o] {
         const int code = serve(global, *o);

@@ -24,5 +24,6 @@ void add_rules_command(CLI::App &app, GlobalOptions &options);
 void add_run_commands(CLI::App &app, GlobalOptions &options);
 void add_serve_command(CLI::App &app, GlobalOptions &options);
 void add_bench_command(CLI::App &app, GlobalOptions &options);
+void add_ab_command(CLI::App &app, GlobalOptions &options);
 
 } // namespace graft::cli

@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
     graft::cli::add_run_commands(app, options);
     graft::cli::add_serve_command(app, options);
     graft::cli::add_bench_command(app, options);
+    graft::cli::add_ab_command(app, options);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

@@ -289,16 +289,20 @@ void KernelInstance::reset_stats() {
 
 void KernelInstance::run(std::span<const graft_tensor> inputs, std::span<graft_tensor> outputs,
                          std::span<const graft_param> call_params) {
-    if (!stats_) [[likely]] {
+    if (!stats_ && !observer_) [[likely]] {
         invoke(inputs, outputs, call_params);
         return;
     }
     const auto start = std::chrono::steady_clock::now();
     invoke(inputs, outputs, call_params);
     device_.synchronize();
-    stats_->seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    ++stats_->calls;
+    if (stats_) {
+        stats_->seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ++stats_->calls;
+    }
+    if (observer_)
+        (*observer_)(*this, {outputs.data(), outputs.size()});
 }
 
 void KernelInstance::invoke(std::span<const graft_tensor> inputs, std::span<graft_tensor> outputs,

@@ -87,6 +87,28 @@ SchedulerStats Scheduler::stats() const {
     return s;
 }
 
+std::vector<std::vector<int32_t>> Scheduler::idle_prefixes() const {
+    std::lock_guard lk(mutex_);
+    std::vector<std::vector<int32_t>> out(slots_.size());
+    for (size_t s = 0; s < slots_.size(); ++s)
+        if (!slots_[s].job)
+            out[s] = slots_[s].cached;
+    return out;
+}
+
+bool Scheduler::adopt_prefix(int slot, std::vector<int32_t> tokens,
+                             const std::function<void()> &copy) {
+    std::lock_guard lk(mutex_);
+    if (slot < 0 || static_cast<size_t>(slot) >= slots_.size())
+        return false;
+    Slot &s = slots_[static_cast<size_t>(slot)];
+    if (s.job || !s.cached.empty() || tokens.empty())
+        return false;
+    copy();
+    s.cached = std::move(tokens);
+    return true;
+}
+
 void Scheduler::loop() {
     for (;;) {
         std::vector<std::unique_ptr<Job>> dropped;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <map>
 
 namespace graft::rules {
 
@@ -36,6 +37,46 @@ std::string model_summary(const models::Model &tree, const std::string &model_na
         s += ", " + std::to_string(hp.n_expert) + " experts (" + std::to_string(hp.n_expert_used) +
              " used)";
     return s + ", " + human_bytes(tree.weight_bytes()) + " of weights";
+}
+
+// "rule 0: model.layers.0.self_attn.q_proj and 13 more: amx-cpu/linear on cpu; passed
+// over: ..." for each group of modules that made the same choice for the same reasons.
+std::vector<std::string> preference_lines(const Plan &plan) {
+    struct Group {
+        std::string first;
+        int count = 0;
+    };
+    std::map<std::string, Group> groups;
+    std::vector<std::string> order;
+    auto note = [&](const Placement &p, const Binding &b, const char *phase) {
+        if (b.passed_over.empty())
+            return;
+        std::string key = "rule " + std::to_string(p.rule) + phase + ": " +
+                          (p.module->op.empty() ? "device " + b.device
+                                                : binding_text(b, *p.module) + " on " + b.device) +
+                          "; passed over ";
+        for (size_t i = 0; i < b.passed_over.size(); ++i)
+            key += (i ? "; " : "") + b.passed_over[i];
+        Group &g = groups[key];
+        if (g.count++ == 0) {
+            g.first = module_label(*p.module);
+            order.push_back(key);
+        }
+    };
+    for (const Placement &p : plan.placements) {
+        note(p, p.decode, "");
+        if (p.prefill)
+            note(p, *p.prefill, " (prefill)");
+    }
+    std::vector<std::string> lines;
+    for (const std::string &key : order) {
+        const Group &g = groups[key];
+        const size_t colon = key.find(": ");
+        lines.push_back(key.substr(0, colon) + ", " + g.first +
+                        (g.count > 1 ? " and " + std::to_string(g.count - 1) + " more" : "") +
+                        key.substr(colon));
+    }
+    return lines;
 }
 
 } // namespace
@@ -108,6 +149,11 @@ std::string explain_text(const models::Model &tree, const RuleSet &rules, const 
             line.pop_back();
         out += line + "\n";
     }
+    if (const auto prefs = preference_lines(plan); !prefs.empty()) {
+        out += "\npreference lists:\n";
+        for (const std::string &line : prefs)
+            out += "  " + line + "\n";
+    }
     out += "\nweights per device:\n";
     size_t dev_width = 0;
     for (const DeviceTotal &t : plan.totals)
@@ -153,6 +199,10 @@ std::string explain_json(const models::Model &tree, const RuleSet &rules, const 
         o["device"] = b.device;
         o["device_present"] = b.device_present;
         o["device_index"] = b.device_index;
+        json::array passed;
+        for (const std::string &why : b.passed_over)
+            passed.push_back(json::string(why));
+        o["passed_over"] = std::move(passed);
         return o;
     };
 
@@ -191,6 +241,7 @@ std::string explain_json(const models::Model &tree, const RuleSet &rules, const 
         o["device"] = p.decode.device;
         o["device_present"] = p.decode.device_present;
         o["device_index"] = p.decode.device_index;
+        o["passed_over"] = decode["passed_over"];
         o["prefill"] = p.prefill ? json::value(binding(*p.prefill, m)) : json::value(nullptr);
         json::object kwargs;
         for (const Kwarg &k : p.kwargs) {

@@ -116,41 +116,135 @@ class Planner {
         return defaults_[key] = b; // unresolved: reported among the warnings
     }
 
+    // Why `k` cannot run `m` on the device, or "" when it can (then `*index` is the
+    // plugin-local device index). The text follows "kernel plugin/impl".
+    std::string kernel_problem(const models::Module &m, const detail::KernelRef &ref,
+                               const std::string &device_name, uint32_t *index) {
+        const DeviceView &dev = device(device_name);
+        const host::KernelRecord &k = *ref.kernel;
+        if (m.op.empty())
+            return " runs op '" + k.op + "', but " + label(m) + " is a " + m.cls +
+                   " that runs no op; give it kernel: default (or match its children)";
+        if (k.op != m.op)
+            return " runs op '" + k.op + "', but " + label(m) + " (" + m.cls + ") runs op '" +
+                   m.op + "'";
+        if (!((k.device_kinds >> dev.kind) & 1u))
+            return std::string(" does not run on ") + detail::kind_name(dev.kind) +
+                   " devices like " + device_name;
+        if (!detail::plugin_serves(*ref.plugin, dev, index))
+            return ": plugin " + ref.plugin->name + " has no device " + device_name;
+        const auto dtype = weight_dtype(m);
+        if (!accepts(k, dtype))
+            return std::string(" does not take ") + sdk::dtype_name(*dtype) +
+                   " weights (it takes " + dtypes_text(k) + "), as " + label(m) +
+                   " has; match dtype: to narrow the rule";
+        return {};
+    }
+
+    Binding kernel_binding(const detail::KernelRef &ref, const std::string &full_name,
+                           const std::string &device_name, uint32_t index) {
+        Binding b;
+        b.kernel = full_name;
+        b.plugin = ref.plugin;
+        b.kernel_record = ref.kernel;
+        b.device = device_name;
+        b.device_present = device(device_name).present;
+        b.device_index = index;
+        return b;
+    }
+
     // An explicit kernel, checked against the module and the device.
     Binding explicit_binding(const models::Module &m, const Target &t,
                              const std::string &device_name) {
-        const DeviceView &dev = device(device_name);
         const detail::KernelRef ref = detail::find_kernel(registry_, t.kernel);
         const std::string at = t.kernel_pos.str() + ": kernel " + t.kernel;
         if (!ref.kernel) // check_rules has vetted the names; keep the planner safe anyway
             throw Error(at + " is unknown");
-        const host::KernelRecord &k = *ref.kernel;
-        if (m.op.empty())
-            throw Error(at + " runs op '" + k.op + "', but " + label(m) + " is a " + m.cls +
-                        " that runs no op; give it kernel: default (or match its children)");
-        if (k.op != m.op)
-            throw Error(at + " runs op '" + k.op + "', but " + label(m) + " (" + m.cls +
-                        ") runs op '" + m.op + "'");
-        if (!((k.device_kinds >> dev.kind) & 1u))
-            throw Error(at + " does not run on " + detail::kind_name(dev.kind) + " devices like " +
-                        device_name);
         uint32_t index = 0;
-        if (!detail::plugin_serves(*ref.plugin, dev, &index))
-            throw Error(at + ": plugin " + ref.plugin->name + " has no device " + device_name);
-        const auto dtype = weight_dtype(m);
-        if (!accepts(k, dtype))
-            throw Error(at + " does not take " + sdk::dtype_name(*dtype) + " weights (it takes " +
-                        dtypes_text(k) + "), as " + label(m) +
-                        " has; match dtype: to narrow "
-                        "the rule");
-        Binding b;
-        b.kernel = t.kernel;
-        b.plugin = ref.plugin;
-        b.kernel_record = ref.kernel;
-        b.device = device_name;
-        b.device_present = dev.present;
-        b.device_index = index;
-        return b;
+        if (const std::string problem = kernel_problem(m, ref, device_name, &index);
+            !problem.empty())
+            throw Error(at + problem);
+        return kernel_binding(ref, t.kernel, device_name, index);
+    }
+
+    // Why a kernel named in a preference list is not loaded here.
+    std::string missing_kernel(const std::string &full_name) const {
+        const std::string plugin = full_name.substr(0, full_name.find('/'));
+        for (const host::PluginRecord &p : registry_.plugins())
+            if (p.name == plugin) {
+                if (p.status != host::PluginStatus::Loaded)
+                    return "plugin " + plugin + " is " + host::status_name(p.status) +
+                           (p.reason.empty() ? "" : " (" + p.reason + ")");
+                return "plugin " + plugin + " has no kernel '" +
+                       full_name.substr(full_name.find('/') + 1) + "'";
+            }
+        return "no plugin " + plugin + " is loaded";
+    }
+
+    // A target with preference lists: the first (device, kernel) pair that can run the
+    // module, devices outermost; every pair tried before it is recorded with its reason.
+    Binding choose(const models::Module &m, const Target &t, const std::string &inherited,
+                   const Rule &rule) {
+        std::vector<Choice> devices = t.device_list;
+        if (devices.empty())
+            devices.push_back({t.device.empty() ? inherited : t.device, t.device_pos});
+        std::vector<Choice> kernels = t.kernel_list;
+        if (kernels.empty())
+            kernels.push_back({t.kernel, t.kernel_pos});
+        const bool must_be_present = !t.device_list.empty();
+        std::vector<std::string> passed;
+        for (const Choice &d : devices) {
+            const DeviceView &dev = device(d.name);
+            if (must_be_present && !dev.present) {
+                passed.push_back(d.name + ": device not present here");
+                continue;
+            }
+            for (const Choice &k : kernels) {
+                const std::string what = k.name + " on " + d.name;
+                if (k.name == "default") {
+                    Binding b = bind(m, nullptr, d.name);
+                    if (m.op.empty() || b.resolved()) {
+                        b.passed_over = std::move(passed);
+                        return b;
+                    }
+                    passed.push_back(what + ": no kernel runs op '" + m.op + "' there" +
+                                     with_weights(weight_dtype(m)));
+                    continue;
+                }
+                const detail::KernelRef ref = detail::find_kernel(registry_, k.name);
+                if (!ref.kernel) {
+                    passed.push_back(what + ": " + missing_kernel(k.name));
+                    continue;
+                }
+                uint32_t index = 0;
+                const std::string problem = kernel_problem(m, ref, d.name, &index);
+                if (m.op.empty()) // a list of kernels on a container is a mistake in the file
+                    throw Error(k.pos.str() + ": kernel " + k.name + problem);
+                if (!problem.empty()) {
+                    passed.push_back(what + ":" +
+                                     (problem.front() == ':' ? problem.substr(1) : problem));
+                    continue;
+                }
+                Binding b = kernel_binding(ref, k.name, d.name, index);
+                b.passed_over = std::move(passed);
+                return b;
+            }
+        }
+        std::string list;
+        for (const std::string &p : passed)
+            list += (list.empty() ? "" : "; ") + p;
+        const SourcePos &where = t.kernel_list.empty() ? t.device_pos : t.kernel_pos;
+        throw Error(where.str() + ": none of the choices of " + rule.describe() + " can run " +
+                    label(m) + " here (" + list + ")");
+    }
+
+    // The binding a rule's target gives the module; `inherited` is the device it would
+    // have without the rule.
+    Binding bind_target(const models::Module &m, const Target &t, const std::string &inherited,
+                        const Rule &rule) {
+        if (t.has_preferences())
+            return choose(m, t, inherited, rule);
+        return bind(m, &t, t.device.empty() ? inherited : t.device);
     }
 
     Binding bind(const models::Module &m, const Target *t, const std::string &device_name) {
@@ -185,15 +279,13 @@ class Planner {
             ++plan_.rule_matches[static_cast<size_t>(rule->index)];
             p.rule = rule->index;
             p.kwargs = rule->kwargs;
-            const std::string dev = rule->decode.device.empty() ? from.device : rule->decode.device;
-            p.decode = bind(m, &rule->decode, dev);
+            p.decode = bind_target(m, rule->decode, from.device, *rule);
+            const std::string dev = p.decode.device;
             next.device = dev;
             next.prefill_device.reset();
             if (rule->prefill) {
-                const std::string pdev =
-                    rule->prefill->device.empty() ? dev : rule->prefill->device;
-                p.prefill = bind(m, &*rule->prefill, pdev);
-                next.prefill_device = pdev;
+                p.prefill = bind_target(m, *rule->prefill, dev, *rule);
+                next.prefill_device = p.prefill->device;
             }
             next.frozen = from.frozen || !rule->recursive;
         } else {

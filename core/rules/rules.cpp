@@ -63,22 +63,59 @@ class Parser {
         return node.Scalar();
     }
 
+    void check_kernel_name(const YAML::Node &node, const std::string &kernel,
+                           const std::string &where) const {
+        const size_t slash = kernel.find('/');
+        if (kernel != "default" &&
+            (slash == std::string::npos || slash == 0 || slash + 1 == kernel.size() ||
+             kernel.find('/', slash + 1) != std::string::npos))
+            fail(node,
+                 "kernel '" + kernel + "' in " + where + " is not \"plugin/impl\" or \"default\"");
+    }
+
+    // The entries of a preference list (`[a, b]`), each checked by `check`.
+    template <typename Check>
+    std::vector<Choice> choices(const YAML::Node &list, const std::string &what,
+                                const Check &check) const {
+        std::vector<Choice> out;
+        for (const YAML::Node &n : list) {
+            const std::string name = scalar(n, what);
+            check(n, name);
+            for (const Choice &c : out)
+                if (c.name == name)
+                    fail(n, what + " '" + name + "' is listed twice");
+            out.push_back({name, pos(n)});
+        }
+        if (out.empty())
+            fail(list, what + " list is empty");
+        return out;
+    }
+
     Target target(const YAML::Node &map, const std::string &where) const {
         Target t;
         t.kernel_pos = pos(map);
         t.device_pos = pos(map);
         if (const YAML::Node k = map["kernel"]) {
-            t.kernel = scalar(k, "kernel");
+            if (k.IsSequence()) {
+                t.kernel_list =
+                    choices(k, "kernel", [&](const YAML::Node &n, const std::string &name) {
+                        check_kernel_name(n, name, where);
+                    });
+                t.kernel = t.kernel_list.front().name;
+            } else {
+                t.kernel = scalar(k, "kernel");
+                check_kernel_name(k, t.kernel, where);
+            }
             t.kernel_pos = pos(k);
-            const size_t slash = t.kernel.find('/');
-            if (t.kernel != "default" &&
-                (slash == std::string::npos || slash == 0 || slash + 1 == t.kernel.size() ||
-                 t.kernel.find('/', slash + 1) != std::string::npos))
-                fail(k, "kernel '" + t.kernel + "' in " + where +
-                            " is not \"plugin/impl\" or \"default\"");
         }
         if (const YAML::Node d = map["device"]) {
-            t.device = scalar(d, "device");
+            if (d.IsSequence()) {
+                t.device_list =
+                    choices(d, "device", [](const YAML::Node &, const std::string &) {});
+                t.device = t.device_list.front().name;
+            } else {
+                t.device = scalar(d, "device");
+            }
             t.device_pos = pos(d);
         }
         return t;
@@ -329,6 +366,23 @@ void check_rules(const RuleSet &rules, const host::Registry &registry) {
         return s.empty() ? std::string("none: no plugin is loaded") : s;
     };
     auto check_target = [&](const Target &t) {
+        // Entries of a preference list may be absent here; their names must still be
+        // well formed, so that a typo is not silently passed over.
+        for (const Choice &d : t.device_list)
+            if (d.name != "cpu" && !numbered(d.name))
+                throw Error(d.pos.str() + ": device '" + d.name +
+                            "' is not \"cpu\" or \"kind:N\" (known here: " +
+                            known_devices_text(registry) + ")");
+        if (!t.kernel_list.empty() || !t.device_list.empty()) {
+            if (t.kernel_list.empty() && !t.default_kernel() &&
+                !detail::find_kernel(registry, t.kernel).kernel)
+                throw Error(t.kernel_pos.str() + ": unknown kernel '" + t.kernel +
+                            "' (known: " + known_kernels() + ")");
+            if (t.device_list.empty() && !t.device.empty() && !device_known(t.device, registry))
+                throw Error(t.device_pos.str() + ": unknown device '" + t.device +
+                            "' (known: " + known_devices_text(registry) + ")");
+            return;
+        }
         if (!t.default_kernel() && !detail::find_kernel(registry, t.kernel).kernel) {
             const std::string plugin = t.kernel.substr(0, t.kernel.find('/'));
             std::string why;

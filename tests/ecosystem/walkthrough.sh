@@ -19,7 +19,7 @@
 # Exit code: 0 passed, 1 failed, 77 skipped (the reference plugin amx-cpu cannot load).
 set -euo pipefail
 
-STEPS=(sdk build check pack install list info explain run remove)
+STEPS=(sdk build check pack install list info explain run ab remove)
 
 GRAFT='' SYNTH='' BUILD_DIR='' SOURCE_DIR='' CMAKE=cmake GENERATOR='' MAKE_PROGRAM=''
 CXX_BIN='' LAUNCHER='' KEEP=0
@@ -172,6 +172,29 @@ step_run() {
     graft_ok run "$MODEL" --rules "$RULES" -p "Hello" -n 8 --temp 0 --threads 1
     expect "prefill:"
     expect "decode:"
+}
+
+step_ab() {
+    # Plan A: amx-cpu for every op, named explicitly (with the example installed first on
+    # the search path, "default" would pick the example's add and swiglu). Plan B: the
+    # rules the package ships.
+    local amx=$TMP/amx-cpu.yaml
+    cat >"$amx" <<'YAML'
+- {match: {class: Embedding}, replace: {kernel: amx-cpu/embedding, device: cpu}}
+- {match: {class: Linear}, replace: {kernel: amx-cpu/linear, device: cpu}}
+- {match: {class: RMSNorm}, replace: {kernel: amx-cpu/rmsnorm, device: cpu}}
+- {match: {class: Attention}, replace: {kernel: amx-cpu/attention, device: cpu}}
+- {match: {class: RotaryEmbedding}, replace: {kernel: amx-cpu/rope, device: cpu}}
+- {match: {class: MLP}, replace: {kernel: amx-cpu/swiglu, device: cpu}}
+- {match: {class: DecoderLayer}, replace: {kernel: amx-cpu/add, device: cpu}}
+YAML
+    graft_ok ab "$MODEL" --a "$amx" --b "$RULES" -p "Hello" --tokens 8 --runs 1 --threads 1
+    expect "amx-cpu/linear"
+    expect "example/linear"
+    expect "top-1 agreement"
+    graft_ok ab "$MODEL" --a "$amx" --b "$RULES" -p "Hello" --tokens 8 --runs 1 --threads 1 --json
+    expect '"top1_agreement"'
+    expect '"kernel_changes"'
 }
 
 step_remove() {

@@ -100,7 +100,7 @@ class ExplainFamily : public ::testing::TestWithParam<std::string> {};
 TEST_P(ExplainFamily, ShippedCpuRulesTextAndJson) {
     const std::string family = GetParam();
     test::TempDir dir;
-    const auto registry = test::cpu_machine();
+    const auto registry = test::shipped_cpu_machine();
     const Case c = explain_case(test::write_tiny(family, dir.path()),
                                 kRulesDir / (family + "-cpu.yaml"), registry);
     EXPECT_TRUE(c.plan.warnings.empty()) << c.plan.warnings.front();

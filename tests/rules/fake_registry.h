@@ -104,6 +104,17 @@ inline host::Registry cpu_machine() {
                                          refused_plugin("npuk", "init failed: no driver")});
 }
 
+// cpu_machine() plus kernels of the real amx-cpu plugin that the shipped CPU rules name
+// explicitly (after cpuk, so that the default kernels stay cpuk's).
+inline host::Registry shipped_cpu_machine() {
+    const std::vector<graft_dtype> floats = {GRAFT_DTYPE_F32, GRAFT_DTYPE_F16, GRAFT_DTYPE_BF16};
+    return host::Registry::from_records(
+        {cpu_plugin(), gpu_plugin(false), q4_plugin(false),
+         refused_plugin("npuk", "init failed: no driver"),
+         plugin("amx-cpu", "cpu", {device("cpu", GRAFT_DEVICE_CPU, 0)},
+                {kernel("amx-cpu", "linear_heads", "linear_heads", floats, kCpu)})});
+}
+
 // cpu and cuda:0 present (q4k numbers the device 3 locally).
 inline host::Registry gpu_machine() {
     return host::Registry::from_records({cpu_plugin(), gpu_plugin(true), q4_plugin(true, 3)});

@@ -119,6 +119,12 @@ struct KernelStats {
     double seconds = 0; // wall time of run(), the device synchronised after each call
 };
 
+class KernelInstance;
+// Sees every kernel call's outputs right after the call, the device synchronised (tracing,
+// `graft ab`). The tensors may live in device memory: copy them through instance.device().
+using KernelObserver =
+    std::function<void(const KernelInstance &instance, std::span<const graft_tensor> outputs)>;
+
 // A kernel instance for one module: prepared weights and the kernel's state.
 class KernelInstance {
   public:
@@ -153,6 +159,9 @@ class KernelInstance {
     void enable_stats(bool on);
     const KernelStats *stats() const { return stats_.get(); } // nullptr when off
     void reset_stats();
+    // (optional) Called after each run(); it must outlive the instance. Unset, it costs
+    // the same branch as profiling.
+    void set_observer(const KernelObserver *observer) { observer_ = observer; }
 
   private:
     void invoke(std::span<const graft_tensor> inputs, std::span<graft_tensor> outputs,
@@ -171,6 +180,7 @@ class KernelInstance {
     std::vector<Owned> owned_;
     uint64_t weight_bytes_ = 0;
     std::unique_ptr<KernelStats> stats_;
+    const KernelObserver *observer_ = nullptr;
 };
 
 } // namespace graft::engine

@@ -59,6 +59,14 @@ class Scheduler {
     void cancel(uint64_t id);
     SchedulerStats stats() const;
 
+    // Moving cached prompts to another scheduler (a switch of plans in a server): the
+    // tokens whose KV each slot holds, empty for a slot that runs a request.
+    std::vector<std::vector<int32_t>> idle_prefixes() const;
+    // Gives a slot that holds nothing and runs nothing the KV of `tokens`: `copy` fills the
+    // model's cache of that slot and runs under the scheduler's lock. False (and `copy` not
+    // run) when the slot is in use or already holds tokens.
+    bool adopt_prefix(int slot, std::vector<int32_t> tokens, const std::function<void()> &copy);
+
   private:
     struct Job;
     struct Slot {

@@ -32,6 +32,9 @@ struct Binding {
     bool device_present = false; // the device exists on this machine
     uint32_t device_index = 0;   // the plugin-local index of the device
                                  // (for an absent device: its number)
+    // For preference lists: each (kernel, device) pair tried before this one, with why it
+    // was passed over ("cuda/gemv on cuda:0: device cuda:0 is not present here").
+    std::vector<std::string> passed_over;
     bool resolved() const { return kernel_record != nullptr; }
 };
 
@@ -69,7 +72,13 @@ struct Plan {
 // The plan points into `tree` and `registry`: both must outlive it. Throws graft::Error
 // with file:line:column for rules that cannot apply: unknown kernels or devices, a kernel
 // whose op is not the module's, that does not take the module's weight dtype, or that
-// does not run on the device's kind.
+// does not run on the device's kind; for a preference list, when no choice is available
+// (the message lists each with its reason).
+//
+// Preference lists: devices in list order (the inherited device when the rule names none),
+// and for each device the kernels in list order; the first pair that can run the module
+// wins. A device of a list must be present here; a kernel must be loaded, run the module's
+// op and dtype on the device's kind, from a plugin that serves the device.
 Plan make_plan(const models::Model &tree, const RuleSet &rules, const host::Registry &registry);
 
 // Throws graft::Error when the plan cannot run on this machine: a device that is absent

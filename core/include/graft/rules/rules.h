@@ -7,6 +7,8 @@
 //     replace:
 //       kernel: amx-cpu/moe        # plugin/impl; "default" (or absent): the device's default
 //       device: cpu                # absent: the device the module would inherit
+//       # either may be a preference list: kernel: [cuda/gemv, amx-cpu/linear],
+//       # device: ["cuda:0", cpu]; the first choice available here wins
 //       prefill: {kernel: cuda/moe, device: "cuda:0"}  # optional per-phase override
 //       kwargs: {threads: 16}      # scalars handed to the kernel
 //     recursive: false             # rules do not reach the children (they inherit)
@@ -45,13 +47,25 @@ struct Kwarg {
     std::string text() const; // the value as written
 };
 
-// Kernel and device for one phase.
+// One entry of a preference list and where it was written.
+struct Choice {
+    std::string name; // "plugin/impl" or "default" for kernels, "cpu" or "kind:N" for devices
+    SourcePos pos;
+};
+
+// Kernel and device for one phase. `kernel: [a, b]` or `device: [x, y]` are preference
+// lists: the planner takes the first (device, kernel) pair that is available here and
+// records why it passed over the others (see plan.h). With a list, `kernel` / `device`
+// hold its first entry.
 struct Target {
     std::string kernel = "default"; // "default" or "plugin/impl"
     SourcePos kernel_pos;           // where the kernel was named (or the replace block)
     std::string device;             // "" when the rule leaves it to inheritance
     SourcePos device_pos;
-    bool default_kernel() const { return kernel == "default"; }
+    std::vector<Choice> kernel_list; // set only when `kernel:` is a list
+    std::vector<Choice> device_list; // set only when `device:` is a list
+    bool default_kernel() const { return kernel_list.empty() && kernel == "default"; }
+    bool has_preferences() const { return !kernel_list.empty() || !device_list.empty(); }
 };
 
 struct Rule {
@@ -94,7 +108,9 @@ std::string known_devices_text(const host::Registry &registry);
 
 // Checks every kernel and device the rules name against the registry; throws
 // graft::Error("file:line:col: unknown kernel ... (known: ...)") or
-// ("... unknown device ... (known: ...)"). make_plan calls it.
+// ("... unknown device ... (known: ...)"). Entries of preference lists may name kernels
+// and devices that are not here (that is what the list is for); their device names must
+// still be "cpu" or "kind:N". make_plan calls it.
 void check_rules(const RuleSet &rules, const host::Registry &registry);
 
 // "share/graft/rules/<family>-cpu.yaml" next to the executable: <exe>/../share/graft/rules.

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,23 @@ struct LoadedModel {
 struct ModelSource {
     std::string name;
     std::function<LoadedModel(const std::atomic<bool> &stopping)> load;
+    // The rules file `load` uses ("" for the family's default rules): what --watch-rules
+    // watches.
+    std::filesystem::path rules;
+    // (optional) Loads the same model with another rules file, for switching the plan of a
+    // running model (POST /admin/rules, --watch-rules). Without it, switching is refused.
+    std::function<LoadedModel(const std::filesystem::path &rules,
+                              const std::atomic<bool> &stopping)>
+        load_with_rules;
+};
+
+// What a switch of rules did (Server::switch_rules, POST /admin/rules).
+struct RulesSwitch {
+    std::string model;
+    std::filesystem::path rules;
+    uint64_t generation = 0; // of the plan now serving: 1 for the first, +1 per switch
+    bool kv_kept = false;    // attention placement unchanged: cached prompts carry over
+    double seconds = 0;      // loading the new plan
 };
 
 struct ServerOptions {
@@ -39,9 +57,12 @@ struct ServerOptions {
     size_t max_queue = 64;  // waiting requests per model beyond the slots; more is 503
     int32_t max_tokens = 0; // server-wide cap on generated tokens per request; 0: none
     std::vector<std::string> cors_origins; // allowed Origins ("*": any)
-    uint64_t body_limit = 8u << 20;        // bytes of a request body; more is 413
-    int io_threads = 0;                    // 0: a few, by core count
-    bool handle_signals = true;            // SIGINT/SIGTERM stop run()
+    // Switch a model's plan when its rules file changes (polled every watch_interval_ms).
+    bool watch_rules = false;
+    int watch_interval_ms = 500;
+    uint64_t body_limit = 8u << 20; // bytes of a request body; more is 413
+    int io_threads = 0;             // 0: a few, by core count
+    bool handle_signals = true;     // SIGINT/SIGTERM stop run()
     // (optional) Lines about the server's life for people: a model loaded, shutting down.
     std::function<void(const std::string &)> log;
 };
@@ -63,6 +84,12 @@ class Server {
     int run();
     // Stops run() from any thread: no new connections, running requests are cancelled.
     void stop();
+
+    // Switches a loaded model (by name; "" for the first) to the plan of another rules file
+    // while it serves: requests in flight finish on the old plan, new ones use the new
+    // plan. Blocks while the new plan loads. Throws graft::Error (the old plan keeps
+    // serving) when the model is unknown or not ready, or the new plan cannot be built.
+    RulesSwitch switch_rules(const std::string &model, const std::filesystem::path &rules);
 
   private:
     struct Impl;
