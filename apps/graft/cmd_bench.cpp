@@ -6,6 +6,7 @@
 
 #include <graft/engine/open.h>
 #include <graft/gguf/gguf.h>
+#include <graft/models/module.h>
 #include <graft/plugin.hpp>
 #include <graft/util/error.h>
 
@@ -28,11 +29,13 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -48,6 +51,8 @@ struct BenchOptions {
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 5, warmup = 1;
     bool json = false, profile = false, memory = false;
     int64_t memory_mib = 1024;
+    std::string kernel_op; // --kernel: time this op's implementations
+    std::string impls;     // --impl A,B
 };
 
 // ------------------------------------------------------------------ statistics
@@ -651,6 +656,241 @@ void model_command(const GlobalOptions &global, const BenchOptions &o) {
     }
 }
 
+// ------------------------------------------------------------------ one op, two kernels
+
+// `graft bench --kernel linear --impl A,B MODEL`: the op's distinct weight shapes in the
+// model, each run through every named implementation on the same weights (the model's own
+// bytes) and the same random activations, for one token (decode) and -p tokens (prefill).
+// The first implementation is the baseline: the others' results are compared with its
+// output and their speed given as a ratio to it.
+const host::KernelRecord &find_impl(const host::Registry &registry, const std::string &op,
+                                    const std::string &name) {
+    std::string known;
+    for (const host::PluginRecord &p : registry.plugins()) {
+        if (p.status != host::PluginStatus::Loaded)
+            continue;
+        for (const host::KernelRecord &k : p.kernels) {
+            if (k.op != op)
+                continue;
+            if (name == k.impl || name == k.full_name())
+                return k;
+            known += (known.empty() ? "" : ", ") + k.full_name();
+        }
+    }
+    throw Error("no loaded kernel \"" + name + "\" for op " + op +
+                "; known: " + (known.empty() ? "none" : known));
+}
+
+// A CPU kernel instance over one weight tensor of the file.
+class KernelUnderTest {
+  public:
+    KernelUnderTest(const host::Registry &registry, const host::KernelRecord &k,
+                    const gguf::File &file, const gguf::TensorInfo &info)
+        : api_(k.api) {
+        const host::PluginRecord *plugin = registry.plugin(k.plugin);
+        if (!plugin || !api_ || !k.runs_on(GRAFT_DEVICE_CPU))
+            throw Error(k.full_name() + " is not a loaded CPU kernel: --kernel times CPU kernels");
+        for (const host::DeviceRecord &d : plugin->devices)
+            if (d.kind == GRAFT_DEVICE_CPU)
+                device_ = d.index;
+        auto fail = [&](const char *what) {
+            return Error(k.full_name() + ": " + what + " " + info.name +
+                         " failed: " + (plugin->api ? plugin->api->last_error() : ""));
+        };
+        graft_tensor src{};
+        src.data = const_cast<std::byte *>(file.tensor_data(info).data()); // read-only
+        src.dtype = info.dtype;
+        src.n_dims = info.n_dims;
+        for (int d = 0; d < GRAFT_MAX_DIMS; ++d)
+            src.ne[d] = info.ne[static_cast<size_t>(d)];
+        sdk::set_contiguous_strides(src);
+        src.device = device_;
+        graft_tensor w = src;
+        if (api_->prepare_weights) {
+            if (api_->prepare_weights(device_, 0, &src, &prepared_) != GRAFT_OK)
+                throw fail("preparing");
+            has_prepared_ = true;
+            w = prepared_.tensor;
+        }
+        graft_kernel_config config = sdk::versioned<graft_kernel_config>();
+        config.device = device_;
+        config.weights = &w;
+        config.n_weights = 1;
+        if (api_->create(&config, &state_) != GRAFT_OK) {
+            const Error error = fail("creating it over");
+            if (has_prepared_ && api_->release_weights)
+                api_->release_weights(device_, &prepared_);
+            throw error;
+        }
+        plugin_ = plugin->api;
+    }
+    ~KernelUnderTest() {
+        if (state_)
+            api_->destroy(state_);
+        if (has_prepared_ && api_->release_weights)
+            api_->release_weights(device_, &prepared_);
+    }
+    KernelUnderTest(const KernelUnderTest &) = delete;
+    KernelUnderTest &operator=(const KernelUnderTest &) = delete;
+
+    // y (n_out, T) = op(x (n_in, T)); seconds taken.
+    double run(std::vector<float> &x, int64_t n_in, std::vector<float> &y, int64_t n_out,
+               int64_t tokens) {
+        graft_tensor in{}, out{};
+        in.data = x.data();
+        in.dtype = out.dtype = GRAFT_DTYPE_F32;
+        in.n_dims = out.n_dims = 2;
+        in.ne[0] = n_in;
+        out.ne[0] = n_out;
+        in.ne[1] = out.ne[1] = tokens;
+        in.ne[2] = in.ne[3] = out.ne[2] = out.ne[3] = 1;
+        out.data = y.data();
+        sdk::set_contiguous_strides(in);
+        sdk::set_contiguous_strides(out);
+        in.device = out.device = device_;
+        graft_kernel_call call = sdk::versioned<graft_kernel_call>();
+        call.inputs = &in;
+        call.n_inputs = 1;
+        call.outputs = &out;
+        call.n_outputs = 1;
+        const auto start = Clock::now();
+        if (api_->run(state_, &call) != GRAFT_OK)
+            throw Error(std::string(api_->impl) + " failed: " + plugin_->last_error());
+        return std::chrono::duration<double>(Clock::now() - start).count();
+    }
+
+  private:
+    const graft_kernel *api_;
+    const graft_plugin *plugin_ = nullptr;
+    uint32_t device_ = 0;
+    graft_prepared_weight prepared_{};
+    bool has_prepared_ = false;
+    void *state_ = nullptr;
+};
+
+void kernel_command(const GlobalOptions &global, const BenchOptions &o) {
+    if (o.kernel_op != "linear" && o.kernel_op != "router")
+        throw Error("--kernel times ops of one weight matrix and one F32 input (linear, "
+                    "router), not " +
+                    o.kernel_op);
+    std::vector<std::string> names;
+    for (size_t start = 0; start <= o.impls.size();) {
+        const size_t comma = std::min(o.impls.find(',', start), o.impls.size());
+        if (comma > start)
+            names.push_back(o.impls.substr(start, comma - start));
+        start = comma + 1;
+    }
+    if (names.empty())
+        throw Error("--kernel needs --impl A[,B...]: the implementations to compare");
+    if (o.model.empty())
+        throw Error("--kernel needs a model: its weights and shapes are the ones timed");
+    const auto file = gguf::File::open(o.model);
+    const models::Model tree = models::build_model(*file);
+    // Distinct (dtype, shape) of the op's weight matrix, with how often the model has it.
+    std::map<std::tuple<int, int64_t, int64_t>, std::pair<const gguf::TensorInfo *, int>> shapes;
+    tree.root->visit([&](const models::Module &m) {
+        if (m.op != o.kernel_op || m.weights.empty())
+            return;
+        const gguf::TensorInfo *t = m.weights[0].tensor;
+        auto &slot = shapes[{static_cast<int>(t->dtype), t->ne[0], t->ne[1]}];
+        if (!slot.first)
+            slot.first = t;
+        ++slot.second;
+    });
+    if (shapes.empty())
+        throw Error("the model has no module running " + o.kernel_op);
+    const int threads = o.threads > 0 ? o.threads : physical_cores();
+    auto registry =
+        std::make_unique<host::Registry>(host::Registry::discover(plugin_search_path(global)));
+    std::vector<const host::KernelRecord *> impls;
+    for (const std::string &name : names) {
+        impls.push_back(&find_impl(*registry, o.kernel_op, name));
+        const host::PluginRecord *p = registry->plugin(impls.back()->plugin);
+        graft_param param = sdk::make_int_param("threads", threads);
+        if (p && p->api && p->api->configure && p->api->configure(&param, 1) != GRAFT_OK)
+            throw Error("plugin " + p->name + " refused threads=" + std::to_string(threads));
+    }
+    std::vector<int64_t> token_counts;
+    if (o.n_gen > 0)
+        token_counts.push_back(1);
+    if (o.n_prompt > 1)
+        token_counts.push_back(o.n_prompt);
+    json::array rows;
+    std::mt19937 rng(42);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    if (!o.json)
+        std::printf("%s on %d threads, median of %d runs; ratio: the first implementation's time "
+                    "over this one's; diff: max |y - y_first| / max |y_first|\n\n| %-8s | %-15s "
+                    "| %5s | %6s | %-28s | %10s | %8s | %6s | %9s |\n|%s|\n",
+                    o.kernel_op.c_str(), threads, o.reps, "dtype", "shape", "count", "tokens",
+                    "kernel", "ms", "GB/s", "ratio", "diff",
+                    "----------|-----------------|-------|--------|------------------------------|"
+                    "------------|----------|--------|-----------");
+    for (const auto &[key, entry] : shapes) {
+        const auto &[info, count] = entry;
+        const int64_t n_in = info->ne[0], n_out = info->ne[1];
+        std::vector<std::unique_ptr<KernelUnderTest>> kernels;
+        for (const host::KernelRecord *k : impls)
+            kernels.push_back(std::make_unique<KernelUnderTest>(*registry, *k, *file, *info));
+        for (int64_t tokens : token_counts) {
+            std::vector<float> x(static_cast<size_t>(n_in * tokens));
+            for (float &v : x)
+                v = normal(rng);
+            std::vector<float> first, y(static_cast<size_t>(n_out * tokens));
+            double first_ms = 0;
+            for (size_t i = 0; i < kernels.size(); ++i) {
+                kernels[i]->run(x, n_in, y, n_out, tokens); // warm-up, and the result
+                std::vector<double> ms;
+                for (int r = 0; r < o.reps; ++r)
+                    ms.push_back(kernels[i]->run(x, n_in, y, n_out, tokens) * 1e3);
+                const double med = median(ms);
+                double diff = 0, scale = 0;
+                if (i == 0) {
+                    first = y;
+                    first_ms = med;
+                } else {
+                    for (size_t j = 0; j < y.size(); ++j) {
+                        diff = std::max(diff, static_cast<double>(std::fabs(y[j] - first[j])));
+                        scale = std::max(scale, static_cast<double>(std::fabs(first[j])));
+                    }
+                    diff = scale > 0 ? diff / scale : diff;
+                }
+                const double gbps = static_cast<double>(info->n_bytes) / (med * 1e-3) / 1e9;
+                const std::string shape = std::to_string(n_in) + "x" + std::to_string(n_out);
+                rows.push_back(
+                    json::object{{"dtype", sdk::dtype_name(info->dtype)},
+                                 {"n_in", n_in},
+                                 {"n_out", n_out},
+                                 {"count", count},
+                                 {"tokens", tokens},
+                                 {"kernel", impls[i]->full_name()},
+                                 {"ms", med},
+                                 {"ms_runs", to_array(ms)},
+                                 {"gbps", gbps},
+                                 {"ratio", first_ms / med},
+                                 {"diff", i == 0 ? json::value(nullptr) : json::value(diff)}});
+                if (!o.json)
+                    std::printf(
+                        "| %-8s | %-15s | %5d | %6lld | %-28s | %10.3f | %8.2f | %6.2f | "
+                        "%9s |\n",
+                        sdk::dtype_name(info->dtype), shape.c_str(), count,
+                        static_cast<long long>(tokens), impls[i]->full_name().c_str(), med, gbps,
+                        first_ms / med,
+                        i == 0
+                            ? "-"
+                            : (std::ostringstream() << std::setprecision(2) << diff).str().c_str());
+            }
+        }
+    }
+    if (o.json)
+        std::cout << json::serialize(json::object{{"op", o.kernel_op},
+                                                  {"threads", threads},
+                                                  {"reps", o.reps},
+                                                  {"model", o.model},
+                                                  {"rows", std::move(rows)}})
+                  << "\n";
+}
+
 } // namespace
 
 void add_bench_command(CLI::App &app, GlobalOptions &global) {
@@ -686,12 +926,22 @@ void add_bench_command(CLI::App &app, GlobalOptions &global) {
     cmd->add_option("--memory-size", o->memory_mib, "Buffer for --memory, in MiB")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    cmd->add_option("--kernel", o->kernel_op,
+                    "Time one op (linear, router) of the model's shapes through the --impl "
+                    "kernels, for one token (unless -n 0) and -p tokens")
+        ->type_name("OP");
+    cmd->add_option("--impl", o->impls,
+                    "With --kernel: implementations to compare, first is the baseline "
+                    "(impl or plugin/impl, e.g. linear_ref,linear)")
+        ->type_name("A,B");
     cmd->callback([&global, o, reps] {
         if (o->memory) {
             if (!o->model.empty())
                 throw Error("--memory measures the machine, not a model: drop the model or "
                             "--memory");
             memory_command(*o, reps->count() ? o->reps : 10);
+        } else if (!o->kernel_op.empty()) {
+            kernel_command(global, *o);
         } else {
             model_command(global, *o);
         }

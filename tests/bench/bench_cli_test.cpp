@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -201,6 +202,46 @@ TEST_F(BenchCli, RefusesWhatItCannotMeasure) {
         graft_cli(home_, {"bench", model_.string(), "-p", "0", "-n", "0"});
     EXPECT_FALSE(nothing.ok());
     EXPECT_NE(nothing.err.find("nothing to measure"), std::string::npos) << nothing.err;
+}
+
+TEST_F(BenchCli, KernelComparesImplementationsOnTheModelsShapes) {
+    const ProcessResult r =
+        graft_cli(home_, {"bench", model_.string(), "--kernel", "linear", "--impl",
+                          "linear_ref,amx-cpu/linear", "-p", "5", "-r", "2", "-t", "2", "--json"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    const json::object o = parse_object(r);
+    ASSERT_TRUE(o.contains("rows") && o.at("rows").is_array()) << r.out;
+    const json::array &rows = o.at("rows").as_array();
+    // Per distinct weight shape: two implementations, one token and five.
+    ASSERT_FALSE(rows.empty());
+    ASSERT_EQ(rows.size() % 4, 0u) << r.out;
+    std::set<std::string> shapes;
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const json::object &row = rows[i].as_object();
+        const bool first = i % 2 == 0;
+        EXPECT_EQ(row.at("kernel").as_string(), first ? "amx-cpu/linear_ref" : "amx-cpu/linear");
+        EXPECT_EQ(number(row, "tokens"), (i / 2) % 2 == 0 ? 1 : 5);
+        EXPECT_TRUE(positive_finite(number(row, "ms")));
+        EXPECT_TRUE(positive_finite(number(row, "count")));
+        shapes.insert(std::to_string(number(row, "n_in")) + "x" +
+                      std::to_string(number(row, "n_out")));
+        // F32 weights: the fast kernel and the reference differ in summation order only.
+        if (first)
+            EXPECT_TRUE(row.at("diff").is_null());
+        else
+            EXPECT_LT(number(row, "diff"), 1e-4) << json::serialize(row);
+    }
+    EXPECT_EQ(shapes.size(), rows.size() / 4) << "each shape once";
+
+    const ProcessResult unknown = graft_cli(
+        home_, {"bench", model_.string(), "--kernel", "linear", "--impl", "linear,no_such"});
+    EXPECT_FALSE(unknown.ok());
+    EXPECT_NE(unknown.err.find("amx-cpu/linear_ref"), std::string::npos)
+        << "the error lists the known implementations: " << unknown.err;
+    const ProcessResult other_op =
+        graft_cli(home_, {"bench", model_.string(), "--kernel", "rmsnorm", "--impl", "rmsnorm"});
+    EXPECT_FALSE(other_op.ok());
+    EXPECT_NE(other_op.err.find("--kernel"), std::string::npos) << other_op.err;
 }
 
 } // namespace

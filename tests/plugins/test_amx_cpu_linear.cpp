@@ -2,10 +2,10 @@
 // and many rows, sizes that are not multiples of the micro-tiles, bias, strided input.
 //
 // Tolerance. The fast kernel quantises activations the way llama.cpp's dot products do
-// (int8 blocks of 32 for Q8_0/Q4_0, of 256 for the K-quants; bf16 where AVX512-BF16 is
-// used) while the reference multiplies by the exact F32 activations. Rounding x_i to a
-// step delta_i leaves an error uniform in [-delta_i/2, delta_i/2], independent across i,
-// so output r deviates by a sum of independent terms with standard deviation
+// (int8 blocks of 32 for Q8_0/Q4_0, of 256 for the K-quants; bf16 for BF16 weights, as
+// llama.cpp rounds them) while the reference multiplies by the exact F32 activations. Rounding x_i
+// to a step delta_i leaves an error uniform in [-delta_i/2, delta_i/2], independent across i, so
+// output r deviates by a sum of independent terms with standard deviation
 //     sigma_r = sqrt(sum_i w_ri^2 delta_i^2 / 12).
 // Each output must lie within 7 sigma_r (a chance of ~1e-12 per output for a correct
 // kernel; a wrong scale, nibble order or sub-block offset moves outputs by a sizeable

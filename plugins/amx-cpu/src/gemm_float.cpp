@@ -1,7 +1,9 @@
-// F32, F16 and BF16 weights. The weights are widened to f32 in registers and meet the f32
-// activations in FMAs (F32 accumulation; activations are not rounded). Where the CPU has
-// AVX512-BF16, BF16 weights instead meet bf16-rounded activations in vdpbf16ps, as
-// llama.cpp does on such CPUs: half the activation bytes and a quarter of the instructions.
+// F32, F16 and BF16 weights. The weights are widened to f32 in registers and meet the
+// activations in FMAs (F32 accumulation). F32 and F16 weights meet the f32 activations as
+// given; BF16 weights meet activations rounded to bf16 on every CPU, as llama.cpp rounds
+// them before its BF16 dot products (results then agree to summation order, where f32
+// activations would differ by the rounding, ~3e-3 of the logits). Where the CPU has
+// AVX512-BF16 the product runs in vdpbf16ps: a quarter of the instructions.
 #include "cpu_features.h"
 #include "gemm_tile.h"
 #include "simd.h"
@@ -66,12 +68,9 @@ template <Elem E> inline __m256 load_w(const uint8_t *row, int64_t k) {
 }
 #endif
 
-template <Elem E, int RR, int CC>
+// Activations are f32 rows, or (A == Elem::bf16) prepared bf16 rows zero-padded to 64 bytes.
+template <Elem E, Elem A, int RR, int CC>
 void float_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, float *out) {
-    const float *act[CC];
-    GRAFT_UNROLL
-    for (int c = 0; c < CC; ++c)
-        act[c] = reinterpret_cast<const float *>(a[c]);
     VecF acc[RR][CC];
     GRAFT_UNROLL
     for (int r = 0; r < RR; ++r)
@@ -82,13 +81,8 @@ void float_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, f
     for (int64_t k = 0; k < n_full; k += kStep) {
         VecF av[CC];
         GRAFT_UNROLL
-        for (int c = 0; c < CC; ++c) {
-#ifdef __AVX512F__
-            av[c] = _mm512_loadu_ps(act[c] + k);
-#else
-            av[c] = _mm256_loadu_ps(act[c] + k);
-#endif
-        }
+        for (int c = 0; c < CC; ++c)
+            av[c] = load_w<A>(a[c], k);
         GRAFT_UNROLL
         for (int r = 0; r < RR; ++r) {
             const VecF wv = load_w<E>(w[r], k);
@@ -110,8 +104,7 @@ void float_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, f
             const __m512 wv = load_w_masked<E>(w[r], n_full, m);
             GRAFT_UNROLL
             for (int c = 0; c < CC; ++c)
-                acc[r][c] =
-                    _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, act[c] + n_full), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(wv, load_w_masked<A>(a[c], n_full, m), acc[r][c]);
         }
     }
     GRAFT_UNROLL
@@ -126,7 +119,7 @@ void float_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, f
         for (int c = 0; c < CC; ++c) {
             float s = simd::hsum(acc[r][c]);
             for (int64_t k = n_full; k < n_in; ++k)
-                s += scalar_at(E, w[r], k) * act[c][k];
+                s += scalar_at(E, w[r], k) * scalar_at(A, a[c], k);
             out[r * CC + c] = s;
         }
     }
@@ -141,20 +134,20 @@ constexpr int kRows = 4, kCols = 2, kRowsGemv = 4;
 #define FLOAT_SUFFIX "-avx2"
 #endif
 
-template <Elem E> struct MicroFloat {
+template <Elem E, Elem A> struct MicroFloat {
     static constexpr int R = kRows, C = kCols, R1 = kRowsGemv;
     template <int RR, int CC>
     static void run(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, float *out) {
-        float_dot<E, RR, CC>(w, a, n_in, out);
+        float_dot<E, A, RR, CC>(w, a, n_in, out);
     }
 };
 
-constexpr GemmKernel kF32 = {"f32" FLOAT_SUFFIX, ActKind::f32, 0, run_tiles<MicroFloat<Elem::f32>>,
-                             kRows};
-constexpr GemmKernel kF16 = {"f16" FLOAT_SUFFIX, ActKind::f32, 0, run_tiles<MicroFloat<Elem::f16>>,
-                             kRows};
-constexpr GemmKernel kBF16 = {"bf16" FLOAT_SUFFIX, ActKind::f32, 0,
-                              run_tiles<MicroFloat<Elem::bf16>>, kRows};
+constexpr GemmKernel kF32 = {"f32" FLOAT_SUFFIX, ActKind::f32, 0,
+                             run_tiles<MicroFloat<Elem::f32, Elem::f32>>, kRows};
+constexpr GemmKernel kF16 = {"f16" FLOAT_SUFFIX, ActKind::f32, 0,
+                             run_tiles<MicroFloat<Elem::f16, Elem::f32>>, kRows};
+constexpr GemmKernel kBF16 = {"bf16" FLOAT_SUFFIX, ActKind::bf16, 0,
+                              run_tiles<MicroFloat<Elem::bf16, Elem::bf16>>, kRows};
 
 #ifdef __AVX512F__
 // vdpbf16ps: compiled for AVX512-BF16 inside this region only, and reached only when

@@ -68,19 +68,37 @@ ThreadPool::ThreadPool(int threads, int spin_us) : spin_us_(spin_us) {
 
 ThreadPool::~ThreadPool() {
     stop_.store(true, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.store((generation_.load() + 1) & ((1u << kGenBits) - 1), std::memory_order_release);
     generation_.notify_all();
     for (std::thread &w : workers_)
         w.join();
 }
 
-void ThreadPool::work(int thread) {
-    const int64_t n = job_.n, grain = job_.grain;
+// Claims and runs tasks of job `generation` until none is left. A worker that wakes late
+// (the job already finished, or a newer one published) finds its generation gone from
+// job_.next and returns without touching anything: the caller never waits for a worker
+// that has not started, only for tasks that were claimed, which matters when the cores
+// are shared with other processes and a worker may be descheduled for a whole time slice.
+void ThreadPool::work(int thread, uint32_t generation) {
+    const uint64_t tag = static_cast<uint64_t>(generation) << (64 - kGenBits);
+    uint64_t cur = job_.next.load(std::memory_order_acquire);
     for (;;) {
-        const int64_t begin = job_.next.fetch_add(grain, std::memory_order_relaxed);
+        if ((cur & ~kIndexMask) != tag)
+            return;
+        const int64_t begin = static_cast<int64_t>(cur & kIndexMask);
+        const int64_t n = job_.n.load(std::memory_order_relaxed);
+        const int64_t grain = job_.grain.load(std::memory_order_relaxed);
         if (begin >= n)
-            break;
-        job_.fn(job_.ctx, begin, begin + grain < n ? begin + grain : n, thread);
+            return;
+        const int64_t end = begin + grain < n ? begin + grain : n;
+        if (!job_.next.compare_exchange_weak(cur, tag | static_cast<uint64_t>(end),
+                                             std::memory_order_acquire, std::memory_order_acquire))
+            continue; // cur now holds the newer value
+        // The claim succeeded: this job stays published until the claimed tasks are done.
+        job_.fn.load(std::memory_order_relaxed)(job_.ctx.load(std::memory_order_relaxed), begin,
+                                                end, thread);
+        job_.done.fetch_add(end - begin, std::memory_order_release);
+        cur = job_.next.load(std::memory_order_acquire);
     }
 }
 
@@ -90,28 +108,35 @@ void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn, void *ctx) {
     if (grain < 1)
         grain = 1;
     // Nested or single-threaded: run inline.
-    if (t_inside_job || workers_.empty() || n <= grain) {
+    if (t_inside_job || workers_.empty() || n <= grain || static_cast<uint64_t>(n) >= kIndexMask) {
         for (int64_t b = 0; b < n; b += grain)
             fn(ctx, b, b + grain < n ? b + grain : n, 0);
         return;
     }
     std::lock_guard lock(submit_);
-    job_.fn = fn;
-    job_.ctx = ctx;
-    job_.n = n;
-    job_.grain = grain;
-    job_.next.store(0, std::memory_order_relaxed);
-    busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    // The previous job is closed (job_.next holds kIndexMask, which no claim can match),
+    // so a late worker cannot claim from it while its fields change.
+    const uint32_t generation =
+        (generation_.load(std::memory_order_relaxed) + 1) & ((1u << kGenBits) - 1);
+    job_.fn.store(fn, std::memory_order_relaxed);
+    job_.ctx.store(ctx, std::memory_order_relaxed);
+    job_.n.store(n, std::memory_order_relaxed);
+    job_.grain.store(grain, std::memory_order_relaxed);
+    job_.done.store(0, std::memory_order_relaxed);
+    job_.next.store(static_cast<uint64_t>(generation) << (64 - kGenBits),
+                    std::memory_order_release);
+    generation_.store(generation, std::memory_order_release);
     generation_.notify_all();
 
     t_inside_job = true;
-    work(0);
+    work(0, generation);
     t_inside_job = false;
-    // The workers are already spinning or awake; wait for the last one to leave the job
-    // so that job_ can be reused.
-    while (busy_.load(std::memory_order_acquire) != 0)
+    // Wait for tasks that other threads claimed and are still running. No yield: on a
+    // loaded machine a yield hands the core to another process for a time slice.
+    while (job_.done.load(std::memory_order_acquire) < n)
         _mm_pause();
+    // Close the job: a worker waking now sees no task left under this generation.
+    job_.next.store(kIndexMask, std::memory_order_release);
 }
 
 void ThreadPool::worker_loop(int thread) {
@@ -134,8 +159,7 @@ void ThreadPool::worker_loop(int thread) {
         seen = now;
         if (stop_.load(std::memory_order_acquire))
             return;
-        work(thread);
-        busy_.fetch_sub(1, std::memory_order_acq_rel);
+        work(thread, now);
     }
 }
 

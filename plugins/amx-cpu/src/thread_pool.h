@@ -1,6 +1,8 @@
 // The plugin's one thread pool: persistent workers that spin briefly after each job and
 // then sleep on a futex, so that back-to-back ops of a decode step pay no wake-up, while
-// an idle process does not burn its cores.
+// an idle process does not burn its cores. A job ends when its tasks are done, not when
+// every worker has looked at it: the calling thread takes whatever tasks the workers have
+// not claimed yet.
 #pragma once
 
 #include <atomic>
@@ -44,23 +46,31 @@ class ThreadPool {
     }
 
   private:
+    // The current job. `next` packs the job's generation (top kGenBits bits) with the
+    // next unclaimed task index, so that a claim (a compare-exchange on it) can only take
+    // a task of the job its worker woke for; fn, ctx, n and grain are read after such a
+    // claim, and stay fixed until every claimed task is done. Atomics (relaxed) because a
+    // late worker may read them while the next job is being written; it then fails its
+    // claim and drops what it read.
+    static constexpr int kGenBits = 24;
+    static constexpr uint64_t kIndexMask = (uint64_t{1} << (64 - kGenBits)) - 1;
     struct Job {
-        ChunkFn fn = nullptr;
-        void *ctx = nullptr;
-        int64_t n = 0;
-        int64_t grain = 1;
-        std::atomic<int64_t> next{0};
+        std::atomic<ChunkFn> fn{nullptr};
+        std::atomic<void *> ctx{nullptr};
+        std::atomic<int64_t> n{0};
+        std::atomic<int64_t> grain{1};
+        std::atomic<uint64_t> next{kIndexMask}; // closed: no task to claim
+        std::atomic<int64_t> done{0};           // tasks finished
     };
 
     void run(int64_t n, int64_t grain, ChunkFn fn, void *ctx);
-    void work(int thread);
+    void work(int thread, uint32_t generation);
     void worker_loop(int thread);
 
     std::vector<std::thread> workers_;
     std::mutex submit_; // one job at a time
     Job job_;
     std::atomic<uint32_t> generation_{0}; // bumped per job; workers wait on it
-    std::atomic<int> busy_{0};            // workers still inside the current job
     std::atomic<bool> stop_{false};
     int spin_us_;
 };
