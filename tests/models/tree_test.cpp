@@ -295,9 +295,9 @@ TEST(Tree, Deepseek2MlaWithLowRankQAndSplitKvB) {
                   {{"weight", "blk.0.attn_kv_a_mqa.weight", {256, 64 + 16}}});
     expect_module(m, a + ".kv_a_layernorm", "RMSNorm", "rmsnorm",
                   {{"weight", "blk.0.attn_kv_a_norm.weight", {64}}});
-    expect_module(m, a + ".k_b_proj", "Linear", "linear",
+    expect_module(m, a + ".k_b_proj", "LinearHeads", "linear_heads",
                   {{"weight", "blk.0.attn_k_b.weight", {32, 64, 4}}});
-    expect_module(m, a + ".v_b_proj", "Linear", "linear",
+    expect_module(m, a + ".v_b_proj", "LinearHeads", "linear_heads",
                   {{"weight", "blk.0.attn_v_b.weight", {64, 32, 4}}});
     expect_module(m, a + ".o_proj", "Linear", "linear",
                   {{"weight", "blk.0.attn_output.weight", {128, 256}}});
