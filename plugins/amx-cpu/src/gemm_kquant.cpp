@@ -105,6 +105,7 @@ void q45k_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, fl
         GRAFT_UNROLL
         for (int r = 0; r < RR; ++r) {
             blk[r] = reinterpret_cast<const Block *>(w[r]) + s;
+            simd::prefetch_ahead<sizeof(Block)>(blk[r]);
             const KScales ks = unpack_k_scales(blk[r]->scales);
             scales[r] = bytes_to_i16x2(ks.sc);
             d[r] = simd::f16_scalar(simd::load_u16(&blk[r]->d));
@@ -215,6 +216,7 @@ void q6k_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, flo
         GRAFT_UNROLL
         for (int r = 0; r < RR; ++r) {
             blk[r] = reinterpret_cast<const BlockQ6_K *>(w[r]) + s;
+            simd::prefetch_ahead<sizeof(BlockQ6_K)>(blk[r]);
             d[r] = simd::f16_scalar(simd::load_u16(&blk[r]->d));
             sc16[r] = _mm256_cvtepi8_epi16(
                 _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk[r]->scales)));
@@ -278,11 +280,12 @@ void q6k_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, flo
 
 // Tile shapes: AVX2 has 16 vector registers, so GEMM tiles are one row by a few tokens
 // (the row's unpacked quants are reused across them); AVX-512's 32 registers hold 2 x 4.
+// Decode reads one row at a time on AVX2, one memory stream per thread (see gemm_q8.cpp).
 #ifdef __AVX512F__
 constexpr int kRows = 2, kCols = 4, kRowsGemv = 2, kRows6 = 2, kCols6 = 4, kRowsGemv6 = 2;
 #define KQ_SUFFIX "-avx512"
 #else
-constexpr int kRows = 1, kCols = 3, kRowsGemv = 2, kRows6 = 1, kCols6 = 3, kRowsGemv6 = 1;
+constexpr int kRows = 1, kCols = 3, kRowsGemv = 1, kRows6 = 1, kCols6 = 3, kRowsGemv6 = 1;
 #define KQ_SUFFIX "-avx2"
 #endif
 
