@@ -106,7 +106,7 @@ template <class Weights, int RR, int CC>
 void q8_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, float *out) {
     const int64_t nb = n_in / 32;
 #ifndef __AVX512F__
-    // Q4_0 only: its decode is bound by this loop's arithmetic (+10-20% decode measured),
+    // Q4_0 only: its decode is bound by this loop's arithmetic (+8-21% decode measured),
     // Q8_0's by memory (+5%, within noise), and a changed summation order moves logits by
     // float rounding, which can break a near tie in the conformance tests' greedy runs.
     if constexpr (RR == 1 && CC == 1 && Weights::kOffset) {
@@ -254,11 +254,12 @@ struct Q8_0Weights {
 
 // Decode (one token) walks one weight row at a time on AVX2: with four rows in flight the
 // reads formed four short streams that restart at every row end (a 2048-wide Q4_0 row is
-// 1152 bytes), and decode reached 59% of the bandwidth llama.cpp's one-row loop reaches;
-// one row plus the software prefetch doubled tok/s on the llama-1b shapes (see
+// 1152 bytes), and decode ran at 0.65-0.9x llama.cpp's one-row loops; one row plus the
+// software prefetch made it 1.5-2x faster on the llama-1b shapes (see
 // docs/performance.md). The AVX-512 shape is unmeasured on such a machine and unchanged.
-// Prefill tiles are 2 rows x 4 tokens: 5-15% faster than 2 x 3 at 256 tokens, interleaved
-// (2 x 5 and 3 x 3 were slower: they spill on AVX2's 16 registers).
+// Prefill tiles are 2 rows x 4 tokens: faster than 2 x 3 in every interleaved round of the
+// kernel benchmark at 256 tokens (2 x 5 and 3 x 3 were slower: they spill on AVX2's 16
+// registers).
 #ifdef __AVX512F__
 constexpr int kRows = 4, kCols = 4, kRowsGemv = 4;
 #else
