@@ -78,14 +78,8 @@ template <class Weights> float q8_row_dot(const uint8_t *w, const ActQ8 &act, in
         float dw;
         const typename Weights::Block256 q = Weights::load256(w, b, dw);
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(act.qs + 32 * b));
-        __m256i p;
-        if constexpr (Weights::kOffset) {
-            const __m256i cv =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(act.corr + 8 * b));
-            p = Weights::dot256(q, av, cv);
-        } else {
-            p = Weights::dot256(q, av, _mm256_setzero_si256());
-        }
+        const __m256i cv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(act.corr + 8 * b));
+        const __m256i p = Weights::dot256(q, av, cv);
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * act.d[b]), acc);
     };
     int64_t b = 0;
@@ -109,7 +103,7 @@ void q8_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, floa
     // Q4_0 only: its decode is bound by this loop's arithmetic (+8-21% decode measured),
     // Q8_0's by memory (+5%, within noise), and a changed summation order moves logits by
     // float rounding, which can break a near tie in the conformance tests' greedy runs.
-    if constexpr (RR == 1 && CC == 1 && Weights::kOffset) {
+    if constexpr (RR == 1 && CC == 1 && Weights::kTwoAccumulatorGemv) {
         out[0] = q8_row_dot<Weights>(w[0], act_q8(a[0], n_in), nb);
         return;
     }
@@ -213,7 +207,7 @@ void q8_dot(const uint8_t *const *w, const uint8_t *const *a, int64_t n_in, floa
 
 struct Q4_0Weights {
     static constexpr int kBlockBytes = sizeof(BlockQ4_0);
-    static constexpr bool kOffset = true; // AVX2: the activation's correction lanes apply
+    static constexpr bool kTwoAccumulatorGemv = true; // see q8_dot
     // Unsigned quants 0..15 (offset 8 removed by the activation's correction lanes).
     static __m256i load_offset(const uint8_t *row, int64_t b, float &d) {
         const BlockQ4_0 *blk = q4_blocks(row) + b;
@@ -229,7 +223,7 @@ struct Q4_0Weights {
 
 struct Q8_0Weights {
     static constexpr int kBlockBytes = sizeof(BlockQ8_0);
-    static constexpr bool kOffset = false; // AVX2: the sign trick needs no correction
+    static constexpr bool kTwoAccumulatorGemv = false;
     // 512-bit path: w + 128 as unsigned; the activation lanes carry -128 * sum(a).
     static __m256i load_offset(const uint8_t *row, int64_t b, float &d) {
         const BlockQ8_0 *blk = q8_blocks(row) + b;
